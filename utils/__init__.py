@@ -1,0 +1,4 @@
+"""Shared code of the course. Importing it applies the compatibility shims (utils/compat.py)."""
+from . import compat
+
+compat.apply()

@@ -1,0 +1,66 @@
+"""Run settings in one place: mode (tiny/full), device, seeding and the cache folder.
+
+Every notebook and module asks here instead of reading environment variables itself,
+so a learner changes one setting (COURSE_MODE) and the whole course follows.
+"""
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODES = ("tiny", "full")
+
+
+def get_device(prefer=None):
+    """CUDA, then Apple's MPS, then CPU — or the device named by `prefer` / COURSE_DEVICE."""
+    name = prefer or os.environ.get("COURSE_DEVICE")
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def get_mode():
+    """'tiny' (course-trained Shapes models) or 'full' (published CLIP and VQGAN).
+
+    Read from COURSE_MODE; without it, full on a CUDA machine and tiny everywhere else.
+    """
+    mode = os.environ.get("COURSE_MODE", "").strip().lower()
+    if not mode:
+        return "full" if torch.cuda.is_available() else "tiny"
+    if mode not in MODES:
+        raise ValueError(f"COURSE_MODE={mode!r} is not a mode; set it to one of {', '.join(MODES)}.")
+    return mode
+
+
+def is_full():
+    return get_mode() == "full"
+
+
+def cache_dir(*parts):
+    """A git-ignored folder for checkpoints and embeddings (COURSE_CACHE overrides the place)."""
+    root = Path(os.environ.get("COURSE_CACHE", REPO_ROOT / ".cache"))
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def set_seed(seed=0):
+    """Seed Python, NumPy and torch so a cell gives the same numbers on every run."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return seed
+
+
+def seeded_generator(seed=0):
+    """A torch.Generator for DataLoader(shuffle=True, generator=...)."""
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g

@@ -1,0 +1,272 @@
+"""The Shapes world: captioned images of coloured shapes, deterministic from a seed.
+
+Every image is drawn at 4x its size and shrunk, so edges are anti-aliased. Colours, sizes,
+positions, rotations and backgrounds (black to mid-grey, with noise) vary, so a model trained
+here has to learn "red" and "star" rather than one exact pixel pattern.
+
+Some colour x shape compositions (HELDOUT) never appear in the training split: zero-shot
+accuracy on them tests whether CLIP composes attributes it learned separately.
+"""
+import colorsys
+import math
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+# Canonical colours as (hue in [0, 1], saturation, value); images jitter around them.
+COLOURS = {
+    "red": (0.0, 0.85, 0.90),
+    "orange": (0.075, 0.90, 0.98),
+    "yellow": (0.155, 0.85, 0.95),
+    "green": (0.33, 0.75, 0.75),
+    "blue": (0.61, 0.80, 0.92),
+    "purple": (0.78, 0.70, 0.80),
+}
+SHAPES = ("circle", "square", "triangle", "star")
+COLOUR_NAMES = tuple(COLOURS)
+
+# One composition per shape and at most one per colour, so every colour and every shape is
+# still seen in training, just never in these pairings.
+HELDOUT = (("red", "triangle"), ("green", "star"), ("blue", "circle"), ("yellow", "square"))
+
+CLASSES = tuple((c, s) for c in COLOUR_NAMES for s in SHAPES)  # 24 classes, colour-major
+PROMPT = "a photo of a {colour} {shape}"
+
+SIZE_WORDS = ("small", "medium", "large")
+SIZE_RANGES = {"small": (0.20, 0.34), "medium": (0.34, 0.50), "large": (0.50, 0.67)}
+
+TEMPLATES = (
+    "a photo of a {colour} {shape}",
+    "a {colour} {shape}",
+    "a {size} {colour} {shape}",
+    "a {colour} {shape} {position}",
+    "a {size} {colour} {shape} {position}",
+    "a drawing of a {colour} {shape}",
+    "a {shape} that is {colour}",
+    "there is a {colour} {shape} {position}",
+    "a {colour} {shape} on a {background} background",
+)
+
+
+def check_colour(colour):
+    if colour not in COLOURS:
+        raise ValueError(f"Unknown colour {colour!r}; choose one of {', '.join(COLOUR_NAMES)}.")
+    return colour
+
+
+def check_shape(shape):
+    if shape not in SHAPES:
+        raise ValueError(f"Unknown shape {shape!r}; choose one of {', '.join(SHAPES)}.")
+    return shape
+
+
+def class_index(colour, shape):
+    return CLASSES.index((check_colour(colour), check_shape(shape)))
+
+
+def prompts(template=PROMPT):
+    """The prompt of every class, in class order: 'a photo of a red circle', ..."""
+    return [template.format(colour=c, shape=s) for c, s in CLASSES]
+
+
+def compositions(split="all"):
+    """Colour x shape pairs of a split: 'train' (seen), 'heldout' (never trained on) or 'all'."""
+    if split == "all":
+        return list(CLASSES)
+    if split == "train":
+        return [cs for cs in CLASSES if cs not in HELDOUT]
+    if split == "heldout":
+        return list(HELDOUT)
+    raise ValueError(f"Unknown split {split!r}; choose 'train', 'heldout' or 'all'.")
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def colour_rgb(colour, rng=None):
+    """An RGB triple (0-255) for a colour name; with an rng, hue/saturation/value are jittered."""
+    h, s, v = COLOURS[check_colour(colour)]
+    if rng is not None:
+        h = (h + rng.uniform(-0.02, 0.02)) % 1.0
+        s = float(np.clip(s + rng.uniform(-0.15, 0.1), 0.45, 1.0))
+        v = float(np.clip(v + rng.uniform(-0.2, 0.08), 0.55, 1.0))
+    return tuple(int(round(255 * x)) for x in colorsys.hsv_to_rgb(h, s, v))
+
+
+def shape_polygon(shape, cx, cy, radius, angle=0.0):
+    """Vertices of a shape centred at (cx, cy); `radius` is half its extent (circle: None)."""
+    check_shape(shape)
+    if shape == "circle":
+        return None
+    if shape == "square":
+        pts = [(-radius, -radius), (radius, -radius), (radius, radius), (-radius, radius)]
+    elif shape == "triangle":
+        # Point up, vertical extent equal to its width; the centroid sits a little low.
+        pts = [(0.0, -radius), (radius, radius * 0.8), (-radius, radius * 0.8)]
+    else:  # star: five points, inner radius 0.45 of the outer one
+        pts = []
+        for k in range(10):
+            r = radius if k % 2 == 0 else radius * 0.45
+            a = -math.pi / 2 + k * math.pi / 5
+            pts.append((r * math.cos(a), r * math.sin(a)))
+    c, s = math.cos(angle), math.sin(angle)
+    return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in pts]
+
+
+def draw_shape(draw, shape, colour_rgb_, cx, cy, radius, angle=0.0):
+    if shape == "circle":
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour_rgb_)
+    else:
+        draw.polygon(shape_polygon(shape, cx, cy, radius, angle), fill=colour_rgb_)
+
+
+def background(size, rng, level=None, noise=None):
+    """A grey background from black to mid-grey, with a soft gradient and pixel noise (float 0-255)."""
+    level = rng.uniform(0, 128) if level is None else level
+    noise = rng.uniform(0, 18) if noise is None else noise
+    ramp = np.linspace(-1, 1, size)
+    gx, gy = rng.uniform(-12, 12, size=2)
+    img = level + gx * ramp[None, :] + gy * ramp[:, None]
+    img = np.repeat(img[:, :, None], 3, axis=2) + rng.normal(0, 1, (size, size, 3)) * noise
+    tint = rng.uniform(-6, 6, size=3)  # backgrounds are grey, but not always perfectly neutral
+    return img + tint
+
+
+def render(objects, size=64, rng=None, bg_level=None, noise=None, supersample=4):
+    """Draw objects on a noisy grey background and return a PIL RGB image.
+
+    objects: list of dicts with keys colour, shape, cx, cy (0-1 of the image), extent (0-1,
+    the shape's width as a fraction of the image) and optionally angle (radians) and rgb.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    big = size * supersample
+    canvas = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for ob in objects:
+        rgb = ob.get("rgb") or colour_rgb(ob["colour"])
+        check_shape(ob["shape"])
+        draw_shape(draw, ob["shape"], tuple(rgb) + (255,), ob["cx"] * big, ob["cy"] * big,
+                   ob["extent"] * big / 2, ob.get("angle", 0.0))
+    # Shrinking the 4x canvas averages edge pixels: anti-aliasing without extra dependencies.
+    fg = np.asarray(canvas.resize((size, size), Image.BOX), dtype=np.float32)
+    alpha = fg[..., 3:4] / 255.0
+    bg = background(size, rng, bg_level, noise)
+    shade = rng.uniform(0.9, 1.05)  # a little lighting variation on the shapes
+    out = alpha * np.clip(fg[..., :3] * shade, 0, 255) + (1 - alpha) * bg
+    return Image.fromarray(np.clip(out, 0, 255).round().astype(np.uint8))
+
+
+def position_word(cx, cy):
+    """Where an object is, in the words the captions use."""
+    dx, dy = cx - 0.5, cy - 0.5
+    if max(abs(dx), abs(dy)) < 0.12:
+        return "in the centre"
+    if abs(dx) >= abs(dy):
+        return "on the left" if dx < 0 else "on the right"
+    return "at the top" if dy < 0 else "at the bottom"
+
+
+def sample_object(rng, colour, shape, size_word=None, extent=None):
+    """Random size, position and rotation for one shape that stays (nearly) inside the image."""
+    size_word = size_word or SIZE_WORDS[rng.integers(len(SIZE_WORDS))]
+    if extent is None:
+        extent = rng.uniform(*SIZE_RANGES[size_word])
+    half = extent / 2
+    cx, cy = rng.uniform(half, 1 - half, size=2) if half < 0.5 else (0.5, 0.5)
+    angle = math.radians(rng.uniform(-20, 20)) if shape != "circle" else 0.0
+    return {"colour": colour, "shape": shape, "cx": float(cx), "cy": float(cy),
+            "extent": float(extent), "angle": angle, "size_word": size_word,
+            "rgb": colour_rgb(colour, rng)}
+
+
+def caption(ob, rng, bg_level, template=None):
+    """A caption for one object, from a random template (or the one given)."""
+    template = template or TEMPLATES[rng.integers(len(TEMPLATES))]
+    bg_word = "black" if bg_level < 40 else ("dark grey" if bg_level < 90 else "grey")
+    return template.format(colour=ob["colour"], shape=ob["shape"], size=ob["size_word"],
+                           position=position_word(ob["cx"], ob["cy"]), background=bg_word)
+
+
+def sample(seed, index=0, split="train", size=64, template=None):
+    """One (PIL image, caption, class index) example, fixed by (seed, index, split)."""
+    pairs = compositions(split)
+    rng = np.random.default_rng([seed, index, ("all", "train", "heldout").index(split)])
+    colour, shape = pairs[rng.integers(len(pairs))]
+    ob = sample_object(rng, colour, shape)
+    bg_level = rng.uniform(0, 128)
+    image = render([ob], size=size, rng=rng, bg_level=bg_level)
+    return image, caption(ob, rng, bg_level, template), class_index(colour, shape)
+
+
+def make_image(colour, shape, seed=0, size=64, size_word=None):
+    """One image of a given colour and shape (random placement fixed by the seed)."""
+    rng = np.random.default_rng([seed, class_index(colour, shape)])
+    ob = sample_object(rng, colour, shape, size_word)
+    return render([ob], size=size, rng=rng)
+
+
+def make_scene(objects, seed=0, size=64):
+    """A scene with several objects: [(colour, shape, cx, cy), ...] with cx, cy in 0-1.
+
+    Used to probe CLIP's weak spots (two objects, counting, left/right).
+    """
+    rng = np.random.default_rng(seed)
+    obs = []
+    for colour, shape, cx, cy in objects:
+        ob = sample_object(rng, check_colour(colour), check_shape(shape), extent=0.3)
+        ob.update(cx=cx, cy=cy)
+        obs.append(ob)
+    return render(obs, size=size, rng=rng, bg_level=40)
+
+
+class ShapesDataset(torch.utils.data.Dataset):
+    """n captioned Shapes images. Item i is (image, caption, class index), the same on every run.
+
+    transform: applied to the PIL image (e.g. CLIP's preprocess); template: a fixed caption
+    template instead of a random one (e.g. shapes.PROMPT).
+    """
+
+    def __init__(self, n, split="train", seed=0, size=64, transform=None, template=None):
+        compositions(split)  # validates the split name
+        if n < 1:
+            raise ValueError(f"n={n} images asked for; ask for at least 1.")
+        self.n, self.split, self.seed, self.size = n, split, seed, size
+        self.transform, self.template = transform, template
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        image, text, label = sample(self.seed, i, self.split, self.size, self.template)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, text, label
+
+
+def to_tensor(images):
+    """PIL images -> float tensor (N, 3, H, W) in [0, 1]."""
+    arr = np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
+def show_grid(images, captions=None, ncols=6, scale=1.8, fontsize=8):
+    """Draw a grid of PIL images (or (3,H,W) tensors in [0,1]) with optional captions."""
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    nrows = max(1, math.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * (scale + 0.3)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, im in enumerate(images):
+        ax = axes.flat[i]
+        if isinstance(im, torch.Tensor):
+            im = im.detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy()
+        ax.imshow(im)
+        if captions is not None:
+            ax.set_title(captions[i], fontsize=fontsize, wrap=True)
+    fig.tight_layout()
+    return fig
