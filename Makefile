@@ -1,0 +1,40 @@
+# The course's commands. README.md calls `make lab` (set up + open JupyterLab) and `make test`
+# (set up + run every test, notebooks included). Everything lives in .venv/ inside the repo.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export COURSE_MODE ?= tiny
+
+.PHONY: setup lab course test unit notebooks benchmarks clean
+
+setup: $(STAMP)
+
+# Reinstall when the pins change. --no-build-isolation: setuptools<81 from the pins builds utils.
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e .
+	touch $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(LAB_ARGS)
+
+# Execute every notebook into build/ (outputs kept there, never committed).
+course: setup
+	mkdir -p build
+	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
+		--output-dir build notebooks/*.ipynb
+
+test: setup
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 \
+		-p no:cacheprovider --durations=15
+
+unit: setup
+	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+benchmarks: setup
+	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build .cache

@@ -1,0 +1,40 @@
+"""requirements.txt and environment.yml pin the same packages at the same versions."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==([^\s#]+)")
+
+
+def pins(path):
+    found = {}
+    for line in path.read_text().splitlines():
+        m = PIN.match(line)
+        if m:
+            found[m.group(1).lower()] = m.group(2)
+    return found
+
+
+def test_requirements_and_environment_agree():
+    req = pins(ROOT / "requirements.txt")
+    env = pins(ROOT / "environment.yml")
+    assert len(req) >= 20
+    assert req == env
+
+
+def test_requirements_are_all_pinned():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            assert PIN.match(line), f"requirements.txt: {line!r} is not pinned with =="
+
+
+def test_constraints_cover_requirements():
+    cons = pins(ROOT / "constraints.txt")
+    for name, version in pins(ROOT / "requirements.txt").items():
+        assert cons.get(name) == version, f"constraints.txt disagrees on {name}"
+
+
+def test_setuptools_pinned_below_81():
+    major = int(pins(ROOT / "requirements.txt")["setuptools"].split(".")[0])
+    assert major < 81, "clip imports pkg_resources, which setuptools 81 removed"
