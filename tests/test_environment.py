@@ -38,3 +38,9 @@ def test_constraints_cover_requirements():
 def test_setuptools_pinned_below_81():
     major = int(pins(ROOT / "requirements.txt")["setuptools"].split(".")[0])
     assert major < 81, "clip imports pkg_resources, which setuptools 81 removed"
+
+
+def test_colab_requirements_use_the_same_pins():
+    req = pins(ROOT / "requirements.txt")
+    colab = pins(ROOT / "requirements-colab.txt")
+    assert colab and all(req[name] == version for name, version in colab.items())
