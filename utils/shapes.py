@@ -84,18 +84,37 @@ def compositions(split="all"):
 # ---------------------------------------------------------------- drawing
 
 
+# How far a rendered colour may stray from the canonical one: (hue range, saturation range,
+# value range). Wide enough to cover the usual RGB values people use for each name, e.g. pure
+# (0, 0, 255) blue, (128, 0, 128) purple, (255, 165, 0) orange, (0, 128, 0) green, so a model
+# trained here also names shapes drawn by someone else's renderer; narrow enough that the hue
+# ranges of neighbouring names never overlap.
+COLOUR_JITTER = {
+    "red": ((-0.025, 0.025), (0.6, 1.0), (0.5, 1.0)),
+    "orange": ((0.06, 0.115), (0.7, 1.0), (0.8, 1.0)),
+    "yellow": ((0.135, 0.175), (0.6, 1.0), (0.8, 1.0)),
+    "green": ((0.25, 0.42), (0.55, 1.0), (0.45, 1.0)),
+    "blue": ((0.57, 0.69), (0.55, 1.0), (0.6, 1.0)),
+    "purple": ((0.75, 0.86), (0.5, 1.0), (0.45, 0.95)),
+}
+
+
 def colour_rgb(colour, rng=None):
     """An RGB triple (0-255) for a colour name; with an rng, hue/saturation/value are jittered."""
     h, s, v = COLOURS[check_colour(colour)]
     if rng is not None:
-        h = (h + rng.uniform(-0.02, 0.02)) % 1.0
-        s = float(np.clip(s + rng.uniform(-0.15, 0.1), 0.45, 1.0))
-        v = float(np.clip(v + rng.uniform(-0.2, 0.08), 0.55, 1.0))
+        (h0, h1), (s0, s1), (v0, v1) = COLOUR_JITTER[colour]
+        h = rng.uniform(h0, h1) % 1.0
+        s = rng.uniform(s0, s1)
+        v = rng.uniform(v0, v1)
     return tuple(int(round(255 * x)) for x in colorsys.hsv_to_rgb(h, s, v))
 
 
-def shape_polygon(shape, cx, cy, radius, angle=0.0):
-    """Vertices of a shape centred at (cx, cy); `radius` is half its extent (circle: None)."""
+def shape_polygon(shape, cx, cy, radius, angle=0.0, inner=0.45):
+    """Vertices of a shape centred at (cx, cy); `radius` is half its extent (circle: None).
+
+    inner: a star's inner radius as a fraction of its outer one.
+    """
     check_shape(shape)
     if shape == "circle":
         return None
@@ -104,21 +123,21 @@ def shape_polygon(shape, cx, cy, radius, angle=0.0):
     elif shape == "triangle":
         # Point up, vertical extent equal to its width; the centroid sits a little low.
         pts = [(0.0, -radius), (radius, radius * 0.8), (-radius, radius * 0.8)]
-    else:  # star: five points, inner radius 0.45 of the outer one
+    else:  # star: five points
         pts = []
         for k in range(10):
-            r = radius if k % 2 == 0 else radius * 0.45
+            r = radius if k % 2 == 0 else radius * inner
             a = -math.pi / 2 + k * math.pi / 5
             pts.append((r * math.cos(a), r * math.sin(a)))
     c, s = math.cos(angle), math.sin(angle)
     return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in pts]
 
 
-def draw_shape(draw, shape, colour_rgb_, cx, cy, radius, angle=0.0):
+def draw_shape(draw, shape, colour_rgb_, cx, cy, radius, angle=0.0, inner=0.45):
     if shape == "circle":
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour_rgb_)
     else:
-        draw.polygon(shape_polygon(shape, cx, cy, radius, angle), fill=colour_rgb_)
+        draw.polygon(shape_polygon(shape, cx, cy, radius, angle, inner), fill=colour_rgb_)
 
 
 def background(size, rng, level=None, noise=None):
@@ -137,7 +156,8 @@ def render(objects, size=64, rng=None, bg_level=None, noise=None, supersample=4)
     """Draw objects on a noisy grey background and return a PIL RGB image.
 
     objects: list of dicts with keys colour, shape, cx, cy (0-1 of the image), extent (0-1,
-    the shape's width as a fraction of the image) and optionally angle (radians) and rgb.
+    the shape's width as a fraction of the image) and optionally angle (radians), rgb and
+    inner (a star's inner radius ratio).
     """
     rng = np.random.default_rng(0) if rng is None else rng
     big = size * supersample
@@ -147,7 +167,7 @@ def render(objects, size=64, rng=None, bg_level=None, noise=None, supersample=4)
         rgb = ob.get("rgb") or colour_rgb(ob["colour"])
         check_shape(ob["shape"])
         draw_shape(draw, ob["shape"], tuple(rgb) + (255,), ob["cx"] * big, ob["cy"] * big,
-                   ob["extent"] * big / 2, ob.get("angle", 0.0))
+                   ob["extent"] * big / 2, ob.get("angle", 0.0), ob.get("inner", 0.45))
     # Shrinking the 4x canvas averages edge pixels: anti-aliasing without extra dependencies.
     fg = np.asarray(canvas.resize((size, size), Image.BOX), dtype=np.float32)
     alpha = fg[..., 3:4] / 255.0
@@ -174,10 +194,15 @@ def sample_object(rng, colour, shape, size_word=None, extent=None):
         extent = rng.uniform(*SIZE_RANGES[size_word])
     half = extent / 2
     cx, cy = rng.uniform(half, 1 - half, size=2) if half < 0.5 else (0.5, 0.5)
-    angle = math.radians(rng.uniform(-20, 20)) if shape != "circle" else 0.0
+    # Any rotation up to the shape's symmetry (square 90, triangle 120, star 72 degrees), so a
+    # diamond is still a square and an upside-down triangle still a triangle.
+    period = {"circle": 0.0, "square": 90.0, "triangle": 120.0, "star": 72.0}[shape]
+    angle = math.radians(rng.uniform(-period / 2, period / 2))
+    # Stars are drawn fat or spiky by different people; vary the inner radius too.
+    inner = float(rng.uniform(0.36, 0.55))
     return {"colour": colour, "shape": shape, "cx": float(cx), "cy": float(cy),
             "extent": float(extent), "angle": angle, "size_word": size_word,
-            "rgb": colour_rgb(colour, rng)}
+            "rgb": colour_rgb(colour, rng), "inner": inner}
 
 
 def caption(ob, rng, bg_level, template=None):

@@ -1,0 +1,164 @@
+"""One CLIP loader for the whole course: load_clip() returns (model, preprocess) like clip.load.
+
+- "tiny" (or "tiny-seed<N>"): the course's own small CLIP trained on the Shapes world. It is
+  trained on first use (about 2-3 min on 2 CPU cores, deterministic) and cached under
+  cache_dir("clip"), then loaded through clip.load like any checkpoint file.
+- a published name ("ViT-B/32", ...): clip.load's own download and cache (~/.cache/clip). Offline
+  without the file, we fail at once with one sentence instead of a hang or a urllib trace.
+- a path to a checkpoint file: loaded as clip.load would.
+"""
+import hashlib
+import os
+import re
+import socket
+import tempfile
+import warnings
+from pathlib import Path
+
+import clip
+import torch
+
+from .settings import cache_dir, get_device, get_mode
+
+TINY_RECIPE = "v1"  # bump when the training recipe changes, so stale cached checkpoints are not used
+CLIP_DOWNLOAD_ROOT = os.path.expanduser("~/.cache/clip")  # clip.load's default download folder
+FULL_DEFAULT = "ViT-B/32"
+
+
+def valid_names():
+    return ["tiny", "tiny-seed<N>"] + clip.available_models() + ["<path to a checkpoint file>"]
+
+
+def tiny_path(seed=0):
+    """Where the tiny CLIP trained with `seed` is cached."""
+    return cache_dir("clip") / f"tiny-clip-{TINY_RECIPE}-seed{seed}.pt"
+
+
+def tiny_seed(name, seed):
+    """'tiny' -> seed, 'tiny-seed3' -> 3; None if name is not a tiny name."""
+    if name == "tiny":
+        return seed
+    match = re.fullmatch(r"tiny-seed(\d+)", name)
+    return int(match.group(1)) if match else None
+
+
+def save_atomically(state_dict, path):
+    """Write to a temp file then rename, so a second notebook never reads a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state_dict, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_clip(model, path):
+    """Save a clip.model.CLIP as a plain fp32 state dict that clip.load(path) can rebuild."""
+    state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
+    save_atomically(state, path)
+    return Path(path)
+
+
+def ensure_tiny(seed=0, progress=True):
+    """Path of the cached tiny CLIP for `seed`, training and caching it first if it is missing."""
+    path = tiny_path(seed)
+    if not path.is_file():
+        from .train_clip import train_tiny_clip  # imported here: loading never needs training code
+
+        print(f"No tiny CLIP cached at {path}: training it now (about 2-3 minutes on a CPU).")
+        model, _ = train_tiny_clip(seed=seed, progress=progress)
+        save_clip(model, path)
+    return path
+
+
+def load_file(path, device, retrain_hint):
+    """clip.load on a file, turning a corrupt or truncated checkpoint into one clear sentence."""
+    try:
+        with warnings.catch_warnings():  # clip.load first probes for a TorchScript archive
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated")
+            model, preprocess = clip.load(str(path), device=device, jit=False)
+            if device.type != "cuda":
+                # build_model rounds every weight to fp16 (convert_weights) and clip.load only
+                # casts back; reload the saved fp32 weights so logits match the saved model exactly.
+                model.float().load_state_dict(torch.load(str(path), map_location=device))
+    except Exception as error:  # torch.load / build_model raise many types for a bad file
+        hint = "it will be retrained on the next load_clip('tiny')" if retrain_hint else \
+            "then save or download a valid checkpoint there"
+        raise RuntimeError(
+            f"Could not load the CLIP checkpoint {path} ({type(error).__name__}: it is corrupt, "
+            f"truncated or not a CLIP state dict); delete that file and {hint}."
+        ) from None
+    return model, preprocess
+
+
+def sha256_ok(path, expected):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() == expected
+
+
+def online(host="openaipublic.azureedge.net", port=443, timeout=3.0):
+    """True if a TCP connection to the checkpoint host opens within `timeout` seconds."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def offline_message(name, target):
+    return (f"The published CLIP checkpoint {name!r} is not at {target} and the internet is not "
+            f"reachable: run once with internet (or on Colab) to download it, or copy the file to "
+            f"that path, or use the course's tiny CLIP instead with COURSE_MODE=tiny or "
+            f"load_clip('tiny').")
+
+
+def load_published(name, device, download_root=None):
+    """clip.load(name), but offline without the checkpoint it fails at once with one sentence."""
+    root = download_root or CLIP_DOWNLOAD_ROOT
+    url = clip.clip._MODELS[name]
+    target = os.path.join(root, os.path.basename(url))
+    expected_sha = url.split("/")[-2]  # clip's URLs carry the file's SHA256
+    if not (os.path.isfile(target) and sha256_ok(target, expected_sha)) and not online():
+        raise RuntimeError(offline_message(name, target)) from None
+    try:
+        return clip.load(name, device=device, jit=False, download_root=root)
+    except OSError:  # urllib errors are OSErrors: the network dropped during the download
+        raise RuntimeError(offline_message(name, target)) from None
+
+
+def load_clip(name=None, device=None, seed=0, progress=True):
+    """(model, preprocess) for a CLIP: "tiny", "tiny-seed<N>", a published name, or a file path.
+
+    name=None picks by mode: "ViT-B/32" in full mode, "tiny" otherwise. seed picks which tiny CLIP
+    ("tiny" with seed=1 is the same as "tiny-seed1"). The model is in eval mode, fp32 off CUDA.
+    """
+    if name is None:
+        name = FULL_DEFAULT if get_mode() == "full" else "tiny"
+    if not isinstance(name, (str, os.PathLike)):
+        raise ValueError(f"name must be a string; choose one of {', '.join(valid_names())}.")
+    device = torch.device(device) if device is not None else get_device()
+    name = os.fspath(name)
+    seed_of_tiny = tiny_seed(name, seed)
+    if seed_of_tiny is not None:
+        model, preprocess = load_file(ensure_tiny(seed_of_tiny, progress), device, retrain_hint=True)
+    elif name in clip.available_models():
+        model, preprocess = load_published(name, device)
+    elif os.path.isfile(name):
+        model, preprocess = load_file(name, device, retrain_hint=False)
+    else:
+        raise ValueError(f"Unknown CLIP {name!r}; choose one of {', '.join(valid_names())}.")
+    if device.type != "cuda":
+        model.float()  # clip.load keeps fp16 weights on any non-"cpu" device, e.g. MPS
+    return model.eval(), preprocess
+
+
+def tokenize(texts, model):
+    """clip.tokenize with the model's own context length (16 for tiny, 77 for published CLIPs)."""
+    tokens = clip.tokenize(texts, context_length=model.context_length, truncate=True)
+    return tokens.to(next(model.parameters()).device)
