@@ -1,0 +1,105 @@
+"""utils.train_clip building blocks (fast), and the trained tiny CLIP against the bars (slow).
+
+The last tests use the cached tiny CLIP (load_clip("tiny")); if the cache is empty they train
+it first, which takes about 2-3 minutes on 2 CPU cores — once per checkout.
+"""
+import sys
+from pathlib import Path
+
+import clip
+import pytest
+import torch
+
+from utils import models, shapes, train_clip
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import independent_shapes  # noqa: E402
+
+MICRO = dict(embed_dim=32, vision_layers=1, vision_width=64, transformer_width=64,
+             transformer_layers=1, context_length=8)
+
+
+def test_tiny_architecture_survives_clip_load(tmp_path):
+    model = train_clip.build_tiny_clip(seed=0).eval()
+    assert isinstance(model, clip.model.CLIP)
+    assert model.visual.input_resolution == 32 and model.context_length == 16
+    path = models.save_clip(model, tmp_path / "tiny.pt")
+    rebuilt = clip.model.build_model(torch.load(path))
+    # build_model infers everything from shapes, heads included (width // 64)
+    assert rebuilt.transformer.resblocks[0].attn.num_heads == model.transformer.resblocks[0].attn.num_heads == 2
+    assert rebuilt.visual.transformer.resblocks[0].attn.num_heads == 2
+    assert train_clip.count_parameters(rebuilt) == train_clip.count_parameters(model)
+
+
+def test_width_must_be_a_multiple_of_64():
+    with pytest.raises(ValueError, match="multiples of 64"):
+        train_clip.build_tiny_clip(vision_width=96)
+
+
+def test_render_training_set_is_deterministic_and_never_heldout():
+    a_img, a_cap, a_lab = train_clip.render_training_set(40, seed=3, progress=False)
+    b_img, b_cap, b_lab = train_clip.render_training_set(40, seed=3, progress=False)
+    assert a_img.shape == (40, 3, 32, 32) and a_img.dtype == torch.uint8
+    assert torch.equal(a_img, b_img) and a_cap == b_cap and torch.equal(a_lab, b_lab)
+    held = {shapes.class_index(c, s) for c, s in shapes.HELDOUT}
+    assert not held & set(a_lab.tolist())
+    tokens = train_clip.tokenize_captions(a_cap, context_length=16)
+    assert tokens.shape == (40, 3, 16)
+
+
+def test_augment_keeps_shape_and_normalises():
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    out = train_clip.augment(images, torch.Generator().manual_seed(0))
+    assert out.shape == (8, 3, 32, 32) and out.dtype == torch.float32
+    again = train_clip.augment(images, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, again)
+
+
+def test_a_few_steps_lower_the_loss_and_are_deterministic():
+    images, captions, _ = train_clip.render_training_set(64, seed=0, progress=False)
+    tokens = train_clip.tokenize_captions(captions, 8)
+    runs = []
+    for _ in range(2):
+        model = train_clip.build_tiny_clip(seed=0, **MICRO)
+        history = train_clip.train(model, images, tokens, epochs=4, batch_size=32, lr=3e-3,
+                                   progress=False)
+        runs.append((model, history))
+    (a, ha), (b, hb) = runs
+    assert ha["loss"] == hb["loss"]
+    torch.testing.assert_close(a.state_dict(), b.state_dict())
+    assert sum(ha["loss"][-2:]) < sum(ha["loss"][:2])
+    assert not a.training  # handed back in eval mode
+
+
+def test_zero_shot_accuracy_counts_correctly():
+    model = train_clip.build_tiny_clip(seed=0, **MICRO).eval()
+    text = train_clip.class_text_features(model)
+    assert text.shape == (24, 32)
+    preprocess = clip.clip._transform(32)
+    images = [shapes.make_image("red", "circle", seed=i) for i in range(5)]
+    with torch.no_grad():
+        feats = model.encode_image(torch.stack([preprocess(im) for im in images]))
+        pred = (feats / feats.norm(dim=-1, keepdim=True) @ text.t()).argmax(1)
+    expected = (pred == 0).float().mean().item()
+    assert train_clip.zero_shot_accuracy(model, preprocess, images=images, labels=[0] * 5) == expected
+
+
+# ---------------------------------------------------------------- slow: the trained tiny CLIP
+# Uses the cached tiny CLIP; trains it first (about 2-3 min) when the cache is empty.
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return models.load_clip("tiny", device="cpu")
+
+
+def test_tiny_clip_zero_shot_bars(tiny):
+    model, preprocess = tiny
+    assert train_clip.zero_shot_accuracy(model, preprocess, "train", n=600, seed=777) >= 0.95
+    assert train_clip.zero_shot_accuracy(model, preprocess, "heldout", n=400, seed=777) >= 0.80
+
+
+def test_tiny_clip_recognises_an_independent_renderer(tiny):
+    model, preprocess = tiny
+    images, labels = independent_shapes.dataset(480, seed=31, compositions=shapes.compositions("train"))
+    assert train_clip.zero_shot_accuracy(model, preprocess, images=images, labels=labels) >= 0.90
