@@ -162,10 +162,10 @@ def default_models(device):
     key = (get_mode(), str(device))
     if key not in _MODELS:
         from .models import load_clip
-        from .vqgan import load_vqgan
+        from .vqgan import load_vqgan, vqgan_name_for_mode
 
         clip_model, _ = load_clip(None, device=device)
-        vqgan = load_vqgan(None, device=device)
+        vqgan = load_vqgan(vqgan_name_for_mode(), device=device)
         _MODELS[key] = (clip_model, vqgan)
     return _MODELS[key]
 
