@@ -288,6 +288,20 @@ def find_resume(args, out):
     return path
 
 
+def check_all_ranks_agree(found, info):
+    """Every rank must see the same resume file, or they would start from different steps and hang.
+
+    On several nodes that means --out on a filesystem that all nodes share.
+    """
+    if info.world_size == 1:
+        return
+    seen = [None] * info.world_size
+    dist.all_gather_object(seen, found)
+    if len(set(seen)) > 1:
+        raise UsageError(f"The resume file is visible to ranks {[r for r, f in enumerate(seen) if f]} only; "
+                         "put --out on a filesystem that every node shares.")
+
+
 def load_resume(path, config):
     # weights_only=False: the file holds Python RNG states; it is our own file, not a download.
     state = torch.load(path, map_location="cpu", weights_only=False)
@@ -342,6 +356,7 @@ def run(args, info):
         # A folder of real captions needs the whole table, so there it trains.
         model.token_embedding.weight.requires_grad_(False)
     resume = find_resume(args, out)
+    check_all_ranks_agree(resume is not None, info)
     state = load_resume(resume, config) if resume else None
     if state is not None:
         model.load_state_dict(state["model"])

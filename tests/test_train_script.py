@@ -171,3 +171,8 @@ def test_resume_refuses_another_model_size(tmp_path, capsys):
     script.main([*common, *TINY])
     message = error_of([*common, *TINY, "--layers", "2"], capsys)
     assert "was saved for model" in message and "--no-resume" in message
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_missing_gpu_is_one_sentence(tmp_path, capsys):
+    assert "no CUDA GPU" in error_of(["--device", "cuda", "--out", str(tmp_path), *TINY], capsys)
