@@ -397,7 +397,8 @@ def run(args, info):
         return start
 
     stop = min(steps, args.stop_after) if args.stop_after else steps
-    log = open(out / "log.jsonl", "a") if main else None
+    # A resumed run adds to the log of the run it continues; a fresh one starts a new log.
+    log = open(out / "log.jsonl", "a" if start else "w") if main else None
     bar = tqdm(total=steps, initial=start, desc="train CLIP", disable=not main, dynamic_ncols=True)
     step, tic = start, time.perf_counter()
     try:
