@@ -7,7 +7,8 @@ tiny CLIP's embedding dimension, not real Shapes embeddings. Exact search is one
 matrix product per query plus a top-k partition; the indexes are faiss HNSW (graph) and IVF
 (k-means cells). Latency is per single query (the interactive case), median over the queries.
 Prints a table and the machine load, and writes the numbers notebook 04 plots to
-benchmarks/results/retrieval_index.json.
+benchmarks/results/retrieval_index.json. On a busy machine run it with OMP_NUM_THREADS=1: both
+exact search (BLAS) and faiss then use one thread, a like-for-like single-core comparison.
 """
 import argparse
 import json
@@ -52,7 +53,9 @@ def main():
     args = ap.parse_args()
 
     load_before = uptime()
-    print(f"dim={args.dim}, {args.queries} single queries per point, {os.cpu_count()} CPUs; {load_before}")
+    import faiss
+    threads = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, faiss threads {faiss.omp_get_max_threads()}"
+    print(f"dim={args.dim}, {args.queries} single queries per point, {os.cpu_count()} CPUs, {threads}; {load_before}")
     rows = []
     header = f"{'n':>7} {'index':<5} {'params':<40} {'build s':>8} {'exact ms':>9} {'approx ms':>10} {'speedup':>8} {'R@10':>6}"
     print(header)
@@ -70,7 +73,7 @@ def main():
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps({"data": "synthetic clustered unit vectors (1000 clusters)",
-                               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {threads}",
                                "load_before": load_before, "load_after": load_after,
                                "rows": rows}, indent=1))
     os.replace(tmp, args.out)  # atomic: the notebook never reads half a file
