@@ -1,0 +1,409 @@
+"""A tiny VQGAN (Esser et al., 2021, "Taming Transformers for High-Resolution Image Synthesis")
+built from taming-transformers' own VQModel, trained on 32x32 Shapes images in a few minutes on CPU.
+
+Two sources, one loader (utils.settings picks the mode):
+- tiny: `load_vqgan("tiny")` loads the course checkpoint from the cache, training it first if missing.
+- full: `load_vqgan("imagenet-f16-16384")` (or "imagenet-f16-1024") builds taming's published ImageNet
+  f16 model from the checkpoint a learner downloaded into the cache (path in `published_path`).
+
+Images in VQGAN convention live in [-1, 1]; `to_vqgan` / `from_vqgan` convert from and to [0, 1].
+"""
+import copy
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import shapes, vq
+from .settings import cache_dir, get_device, get_mode, seeded_generator, set_seed
+
+# No LPIPS: taming's VQLPIPSWithDiscriminator downloads VGG weights when it is built. The course
+# writes its own losses in `train_vqgan`, so the model carries this empty placeholder instead.
+DUMMY_LOSS = {"target": "taming.modules.losses.vqperceptual.DummyLoss"}
+
+IMAGE_SIZE = 32  # Shapes images for the tiny VQGAN; factor 4 -> an 8x8 grid of 64 codes
+TINY_NAME = "tiny"
+TINY_FILE = "tiny-v1.pt"  # bump the version when TINY_CONFIG or the recipe changes
+TRAIN_SEED, EVAL_SEED = 0, 1234  # evaluation images come from a seed training never sees
+
+# taming's Encoder/Decoder, shrunk: ch must be a multiple of 32 (GroupNorm uses 32 groups);
+# len(ch_mult) - 1 = 2 downsamplings -> factor 4; one res block per level and no attention beyond
+# the one taming always puts in the middle (at 8x8 that is only 64 positions, so it is cheap).
+TINY_CONFIG = {
+    "ddconfig": {"double_z": False, "z_channels": 64, "resolution": IMAGE_SIZE, "in_channels": 3,
+                 "out_ch": 3, "ch": 32, "ch_mult": [1, 1, 2], "num_res_blocks": 1,
+                 "attn_resolutions": [], "dropout": 0.0},
+    "n_embed": 256,
+    "embed_dim": 32,
+}
+
+# taming's published ImageNet VQGANs (configs/model.yaml of the checkpoints below): factor 16,
+# 256x256 images -> 16x16 codes. Download last.ckpt and save it as published_path(name).
+IMAGENET_F16_DDCONFIG = {"double_z": False, "z_channels": 256, "resolution": 256, "in_channels": 3,
+                         "out_ch": 3, "ch": 128, "ch_mult": [1, 1, 2, 2, 4], "num_res_blocks": 2,
+                         "attn_resolutions": [16], "dropout": 0.0}
+PUBLISHED = {
+    "imagenet-f16-16384": {
+        "config": {"ddconfig": IMAGENET_F16_DDCONFIG, "n_embed": 16384, "embed_dim": 256},
+        "file": "vqgan_imagenet_f16_16384.ckpt",
+        "url": "https://heibox.uni-heidelberg.de/d/a7530b09fed84f80a887/files/?p=%2Fckpts%2Flast.ckpt&dl=1",
+    },
+    "imagenet-f16-1024": {
+        "config": {"ddconfig": IMAGENET_F16_DDCONFIG, "n_embed": 1024, "embed_dim": 256},
+        "file": "vqgan_imagenet_f16_1024.ckpt",
+        "url": "https://heibox.uni-heidelberg.de/d/8088892a516d4e3baf92/files/?p=%2Fckpts%2Flast.ckpt&dl=1",
+    },
+}
+NAMES = (TINY_NAME,) + tuple(PUBLISHED)
+
+
+# ---------------------------------------------------------------- images
+
+
+def to_vqgan(images):
+    """PIL images or a (N, 3, H, W) / (3, H, W) tensor in [0, 1] -> tensor in [-1, 1]."""
+    if not isinstance(images, torch.Tensor):
+        images = shapes.to_tensor(images if isinstance(images, (list, tuple)) else [images])
+    return images * 2 - 1
+
+
+def from_vqgan(x):
+    """Tensor in [-1, 1] -> tensor in [0, 1] (clamped, detached), ready for show_grid or PSNR."""
+    return ((x.detach() + 1) / 2).clamp(0, 1)
+
+
+def to_pil(x):
+    """(3, H, W) or (N, 3, H, W) tensor in [-1, 1] -> PIL image(s)."""
+    from PIL import Image
+
+    arr = (from_vqgan(x).cpu() * 255).round().byte()
+    if arr.ndim == 3:
+        return Image.fromarray(arr.permute(1, 2, 0).numpy())
+    return [Image.fromarray(a.permute(1, 2, 0).numpy()) for a in arr]
+
+
+def shapes_images(n, seed, split="train", size=IMAGE_SIZE):
+    """n Shapes images rendered once into a (n, 3, size, size) tensor in [-1, 1]."""
+    return to_vqgan([shapes.sample(seed, i, split, size)[0] for i in range(n)])
+
+
+# ---------------------------------------------------------------- model
+
+
+def build_vqgan(config=None, ckpt_path=None):
+    """taming's VQModel for a config {"ddconfig", "n_embed", "embed_dim"} (tiny by default)."""
+    from taming.models.vqgan import VQModel
+
+    config = TINY_CONFIG if config is None else config
+    missing = {"ddconfig", "n_embed", "embed_dim"} - set(config)
+    if missing:
+        raise ValueError(f"VQGAN config lacks {sorted(missing)}; give ddconfig, n_embed and embed_dim.")
+    with quiet_stdout():  # taming prints the z shape and "Restored from ..." on every build
+        return VQModel(copy.deepcopy(config["ddconfig"]), DUMMY_LOSS, config["n_embed"],
+                       config["embed_dim"], ckpt_path=None if ckpt_path is None else str(ckpt_path))
+
+
+class quiet_stdout:
+    """Swallow prints (not warnings or errors) for the duration of a with-block."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+
+        self.redirect = contextlib.redirect_stdout(io.StringIO())
+        return self.redirect.__enter__()
+
+    def __exit__(self, *exc):
+        return self.redirect.__exit__(*exc)
+
+
+def reconstruct(model, x):
+    """Encode, quantise and decode x in [-1, 1]; returns (reconstruction, (B, h, w) code indices)."""
+    quant, _, (_, _, indices) = model.encode(x)
+    b, _, h, w = quant.shape
+    return model.decode(quant), indices.reshape(b, h, w)
+
+
+def decode_codes(model, indices):
+    """(B, h, w) code indices -> images in [-1, 1]."""
+    b, h, w = indices.shape
+    quant = model.quantize.get_codebook_entry(indices.reshape(-1), (b, h, w, model.quantize.e_dim))
+    return model.decode(quant)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def psnr(x, y):
+    """PSNR in dB of two batches in [-1, 1], measured in [0, 1] from the mean squared error of the
+    whole batch (one number for the set, not an average of per-image PSNRs, which flatters)."""
+    mse = F.mse_loss(from_vqgan(x), from_vqgan(y))
+    return (10 * torch.log10(1 / mse)).item()
+
+
+@torch.no_grad()
+def evaluate_vqgan(model, n=512, seed=EVAL_SEED, batch_size=128, images=None):
+    """PSNR, code usage and perplexity on n fresh Shapes images (all compositions, held-out too).
+
+    The images are the rendered ones, background pixel noise included: no 64-code grid can store
+    that noise, so it bounds the PSNR (around 28-30 dB for a perfect clean reconstruction).
+    """
+    was_training = model.training
+    model.eval()
+    x = shapes_images(n, seed, "all") if images is None else images
+    device = next(model.parameters()).device
+    recs, codes = [], []
+    for i in range(0, len(x), batch_size):
+        rec, idx = reconstruct(model, x[i:i + batch_size].to(device))
+        recs.append(rec.cpu())
+        codes.append(idx.cpu())
+    model.train(was_training)
+    rec, codes = torch.cat(recs), torch.cat(codes)
+    usage, perplexity = vq.codebook_usage(codes, model.quantize.n_e)
+    return {"psnr": psnr(rec, x), "usage": usage, "perplexity": perplexity, "n": len(x)}
+
+
+# ---------------------------------------------------------------- training
+
+
+def hinge_d_loss(logits_real, logits_fake):
+    """taming's hinge loss for the discriminator: real logits pushed above +1, fake below -1."""
+    return 0.5 * (F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean())
+
+
+def reconstruction_loss(rec, x):
+    """L1 + L2 in pixel space: L2 is what PSNR measures, L1 keeps edges sharper than L2 alone.
+
+    taming adds LPIPS (a VGG feature distance); that needs downloaded weights, so we leave it out.
+    """
+    return (rec - x).abs().mean() + F.mse_loss(rec, x)
+
+
+def cosine_lr(step, steps, warmup, base_lr):
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return base_lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_discriminator():
+    """taming's PatchGAN discriminator, shrunk for 32x32: 2 stride-2 layers -> a 6x6 map of patch logits."""
+    from taming.modules.discriminator.model import NLayerDiscriminator, weights_init
+
+    return NLayerDiscriminator(input_nc=3, ndf=32, n_layers=2).apply(weights_init)
+
+
+@torch.no_grad()
+def encoder_outputs(model, x):
+    """(N, D) pre-quantisation vectors of a batch (what the codebook should cover)."""
+    return vq.flatten_channels_last(model.quant_conv(model.encoder(x)))
+
+
+def train_vqgan(config=None, steps=1500, batch_size=32, lr=2e-3, n_train=8000, seed=TRAIN_SEED,
+                disc_start=0.6, disc_weight=0.05, restart_every=50, restart_until=0.8,
+                device=None, progress=True):
+    """Train a VQModel on Shapes images with a plain PyTorch loop; returns (model, history).
+
+    history: lists "step", "rec", "codebook", "g", "d" (losses) and "usage", "perplexity" (per log step).
+    """
+    from tqdm.auto import tqdm
+
+    config = TINY_CONFIG if config is None else config
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    set_seed(seed)
+    images = shapes_images(n_train, seed, "train", config["ddconfig"]["resolution"])  # render once
+    model = build_vqgan(config).to(device).train()
+    disc = make_discriminator().to(device).train()
+    ae_params = [p for n, p in model.named_parameters() if not n.startswith("loss.")]
+    opt_ae = torch.optim.Adam(ae_params, lr=lr, betas=(0.9, 0.99))
+    # taming's betas for both optimisers; (0.5, 0.9) is the usual choice for GAN discriminators.
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr / 4, betas=(0.5, 0.9))
+    gen = seeded_generator(seed)
+    codebook = model.quantize.embedding.weight
+    n_codes = codebook.shape[0]
+
+    # Start the codebook where the encoder outputs are (k-means), not in taming's tiny box of
+    # +-1/n_embed around the origin, where most codes are never nearest to anything.
+    start = images[torch.randperm(n_train, generator=gen)[:256]].to(device)
+    codebook.data.copy_(vq.kmeans(encoder_outputs(model, start), n_codes, generator=gen))
+
+    # The adversarial part starts late (taming: disc_start) so the GAN only sharpens
+    # reconstructions that are already right; started early, the discriminator wins easily
+    # against blurry outputs and its gradients fight the reconstruction loss. Its weight is low
+    # because PSNR rewards the pixel-exact mean, while the GAN rewards texture (here: noise).
+    disc_from = int(disc_start * steps)
+    counts = torch.zeros(n_codes, dtype=torch.long, device=device)
+    history = {k: [] for k in ("step", "rec", "codebook", "g", "d", "usage", "perplexity")}
+    window = dict.fromkeys(("rec", "codebook", "g", "d"), 0.0)
+    bar = tqdm(range(steps), desc="tiny VQGAN", disable=not progress)
+    for step in bar:
+        for group in opt_ae.param_groups:
+            group["lr"] = cosine_lr(step, steps, 50, lr)
+        x = images[torch.randint(n_train, (batch_size,), generator=gen)].to(device)
+        quant, q_loss, (_, _, idx) = model.encode(x)
+        rec = model.decode(quant)
+        rec_loss = reconstruction_loss(rec, x)
+        loss = rec_loss + q_loss
+        use_gan = step >= disc_from
+        g_loss = torch.zeros(())
+        if use_gan:
+            g_loss = -disc(rec).mean()  # the generator wants high "real" logits
+            loss = loss + disc_weight * g_loss
+        opt_ae.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_ae.step()
+
+        d_loss = torch.zeros(())
+        if use_gan:
+            d_loss = hinge_d_loss(disc(x), disc(rec.detach()))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+
+        counts += vq.code_counts(idx, n_codes)
+        for k, v in (("rec", rec_loss), ("codebook", q_loss), ("g", g_loss), ("d", d_loss)):
+            window[k] += v.item()
+        if (step + 1) % restart_every == 0:
+            usage, perplexity = vq.usage_from_counts(counts)
+            if step < restart_until * steps:  # stop restarting in time for the codes to settle
+                vq.restart_dead_codes(codebook.data, encoder_outputs(model, x), counts, generator=gen)
+            counts.zero_()
+            history["step"].append(step + 1)
+            for k in ("rec", "codebook", "g", "d"):  # mean over the window, less noisy than one batch
+                history[k].append(window[k] / restart_every)
+                window[k] = 0.0
+            history["usage"].append(usage)
+            history["perplexity"].append(perplexity)
+            bar.set_postfix(rec=f"{history['rec'][-1]:.4f}", used=f"{usage:.0%}")
+    model.eval()
+    return model, history
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_vqgan(model, path, config=None, history=None):
+    """Save {"state_dict", "config"(, "history")} atomically (temp file + os.replace: two notebooks
+    may build the same checkpoint at once). history (training curves) is kept for the lesson's plots."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("loss.")}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        ckpt = {"state_dict": sd, "config": config or TINY_CONFIG}
+        if history is not None:
+            ckpt["history"] = history
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_checkpoint(path, trusted=False):
+    """torch.load a checkpoint; any failure becomes one sentence naming the file.
+
+    trusted=True allows full unpickling, needed for Lightning's published .ckpt files (they
+    pickle callback objects, which torch>=2.6's weights_only loading refuses); only for those.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=not trusted)
+    except Exception as err:
+        raise RuntimeError(
+            f"Checkpoint {path} could not be read ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
+            "it is truncated or corrupt, so delete it and load again (the tiny VQGAN is retrained on demand)."
+        ) from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise RuntimeError(f"Checkpoint {path} holds no 'state_dict'; delete it or save it as "
+                           "{'state_dict': model.state_dict()}.")
+    return ckpt
+
+
+def check_keys(model, state_dict, path):
+    """taming loads with strict=False, which hides a wrong checkpoint; we refuse one here."""
+    expected = {k for k in model.state_dict() if not k.startswith("loss.")}
+    got = {k for k in state_dict if not k.startswith("loss.")}  # training-only loss weights: unused
+    missing, unexpected = sorted(expected - got), sorted(got - expected)
+    if missing or unexpected:
+        raise RuntimeError(f"Checkpoint {path} does not fit this VQGAN config: {len(missing)} missing keys "
+                           f"{missing[:3]} and {len(unexpected)} unexpected keys {unexpected[:3]}.")
+
+
+def load_checkpoint_file(path, trusted=False):
+    """A VQModel from {"state_dict", "config"?} via taming's ckpt_path (no config: tiny config)."""
+    ckpt = read_checkpoint(path, trusted)
+    config = ckpt.get("config") or TINY_CONFIG
+    model = build_vqgan(config, ckpt_path=path)
+    check_keys(model, ckpt["state_dict"], path)
+    return model
+
+
+def published_path(name):
+    return cache_dir("vqgan") / PUBLISHED[name]["file"]
+
+
+def slim_published(name):
+    """The published .ckpt reduced to {"state_dict"} without loss.* keys (LPIPS and discriminator),
+    written once beside it, so taming's ckpt_path loader reads plain tensors."""
+    src = published_path(name)
+    slim = src.with_suffix(".slim.pt")
+    if slim.exists() and slim.stat().st_mtime >= src.stat().st_mtime:
+        return slim
+    ckpt = read_checkpoint(src, trusted=True)
+    sd = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("loss.")}
+    fd, tmp = tempfile.mkstemp(dir=slim.parent, prefix=slim.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"state_dict": sd, "config": PUBLISHED[name]["config"]}, tmp)
+        os.replace(tmp, slim)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return slim
+
+
+def tiny_path():
+    return cache_dir("vqgan") / TINY_FILE
+
+
+def vqgan_name_for_mode():
+    """The VQGAN the current COURSE_MODE asks for: "tiny", or the published ImageNet f16 16384."""
+    return TINY_NAME if get_mode() == "tiny" else "imagenet-f16-16384"
+
+
+def load_vqgan(name=TINY_NAME, device=None, seed=TRAIN_SEED):
+    """A taming VQModel in eval mode: "tiny" (trained on demand, cached), a published name, or a file.
+
+    A missing published checkpoint fails at once with where to get it; it is never downloaded here.
+    """
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    if name == TINY_NAME:
+        path = tiny_path() if seed == TRAIN_SEED else cache_dir("vqgan") / f"tiny-v1-seed{seed}.pt"
+        if not path.exists():
+            t0 = time.time()
+            model, history = train_vqgan(seed=seed, device=device)
+            save_vqgan(model, path, TINY_CONFIG, history)
+            print(f"Trained the tiny VQGAN in {time.time() - t0:.0f} s and saved it to {path}.")
+        model = load_checkpoint_file(path)
+    elif name in PUBLISHED:
+        path = published_path(name)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"The published VQGAN {name!r} needs its checkpoint at {path}, which is missing: download "
+                f"last.ckpt from {PUBLISHED[name]['url']} and save it there, or use the course's tiny VQGAN "
+                "with COURSE_MODE=tiny or load_vqgan('tiny')."
+            )
+        model = load_checkpoint_file(slim_published(name))
+    elif isinstance(name, (str, Path)) and (Path(name).suffix or os.sep in str(name)):
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"No VQGAN checkpoint file at {name}; give an existing file or one of {', '.join(NAMES)}.")
+        model = load_checkpoint_file(name)
+    else:
+        raise ValueError(f"Unknown VQGAN {name!r}; choose one of {', '.join(NAMES)} or a checkpoint file path.")
+    return model.to(device).eval()
