@@ -1,6 +1,6 @@
 """Train the tiny VQGAN from scratch into a temporary folder and print what it costs and reaches.
 
-    .venv/bin/python benchmarks/train_tiny_vqgan.py [--steps N] [--seed S]
+    .venv/bin/python benchmarks/train_tiny_vqgan.py [--steps N] [--seed S] [--threads T]
 
 Prints wall time, CPU time, machine load (other jobs inflate wall time), PSNR on fresh Shapes images
 (rendered, background noise included), codebook usage and perplexity. Nothing in the cache is touched.
@@ -21,9 +21,11 @@ def main():
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the library's)")
     parser.add_argument("--seed", type=int, default=vqgan.TRAIN_SEED)
     parser.add_argument("--eval-images", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="torch threads (on a machine shared with other jobs, 1 is often faster)")
     args = parser.parse_args()
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
     kwargs = {} if args.steps is None else {"steps": args.steps}
     load_before = os.getloadavg()[0]
     t0, c0 = time.time(), time.process_time()
