@@ -68,8 +68,12 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="generation seeds per prompt")
     parser.add_argument("--lesson06-prompts", type=int, default=24, help="how many of the 24 prompts for lesson 06 (0: skip)")
     parser.add_argument("--lesson06-seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the whole run (lesson 06 too); on a busy 2-core machine 2 threads "
+                             "were measured 20-40x slower than 1 for these tiny models")
     parser.add_argument("--save-cache", action="store_true", help="store the trained transformer as the course's cached one")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     print(f"load before: {os.getloadavg()} on {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
     vqgan = load_vqgan("tiny", device="cpu")
