@@ -16,18 +16,15 @@ on first use (a few minutes on a CPU) and caches it under cache_dir("dalle").
 """
 import hashlib
 import math
-import os
 import re
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from . import shapes
-from .settings import cache_dir, get_device, seeded_generator, set_seed
+from .settings import cache_dir, get_device, save_atomic, seeded_generator, set_seed
 from .transformer import GPT
 
 # ---------------------------------------------------------------- text tokens
@@ -209,17 +206,8 @@ def fingerprint(vqgan):
 
 
 def save_atomically(obj, path):
-    """torch.save to a temp file, then rename: two notebooks building the same file never see half of it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """Kept for callers of this module: see utils.settings.save_atomic."""
+    return save_atomic(obj, path)
 
 
 @torch.no_grad()

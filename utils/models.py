@@ -11,14 +11,13 @@ import hashlib
 import os
 import re
 import socket
-import tempfile
 import warnings
 from pathlib import Path
 
 import clip
 import torch
 
-from .settings import cache_dir, get_device, get_mode
+from .settings import cache_dir, get_device, get_mode, save_atomic
 
 TINY_RECIPE = "v1"  # bump when the training recipe changes, so stale cached checkpoints are not used
 CLIP_DOWNLOAD_ROOT = os.path.expanduser("~/.cache/clip")  # clip.load's default download folder
@@ -44,15 +43,7 @@ def tiny_seed(name, seed):
 
 def save_atomically(state_dict, path):
     """Write to a temp file then rename, so a second notebook never reads a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state_dict, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    return save_atomic(state_dict, path)
 
 
 def save_clip(model, path):

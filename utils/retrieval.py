@@ -10,8 +10,6 @@
 - FaissIndex: an approximate (HNSW or IVF) or exact (flat) faiss index over unit vectors.
 """
 import hashlib
-import os
-import tempfile
 
 import numpy as np
 import torch
@@ -45,16 +43,6 @@ def cache_path(kind, model, data_key, extra=""):
     return settings.cache_dir("embeddings") / f"{kind}-{key}.pt"
 
 
-def save_atomic(obj, path):
-    """torch.save to a temp file in the same folder, then os.replace: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _cached(kind, model, cache_key, extra, compute):
@@ -64,7 +52,7 @@ def _cached(kind, model, cache_key, extra, compute):
     if path.exists():
         return torch.load(path, map_location="cpu")
     out = compute()
-    save_atomic(out, path)
+    settings.save_atomic(out, path)
     return out
 
 

@@ -64,3 +64,24 @@ def seeded_generator(seed=0):
     g = torch.Generator()
     g.manual_seed(seed)
     return g
+
+
+def save_atomic(obj, path):
+    """torch.save to a temp file in the same folder, then rename it into place.
+
+    Two notebooks may build the same cached checkpoint at once; a reader then sees either no
+    file or a whole one, never half of it.
+    """
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

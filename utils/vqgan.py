@@ -13,7 +13,6 @@ import copy
 import io
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import shapes, vq
-from .settings import cache_dir, get_device, get_mode, seeded_generator, set_seed
+from .settings import cache_dir, get_device, get_mode, save_atomic, seeded_generator, set_seed
 
 # No LPIPS: taming's VQLPIPSWithDiscriminator downloads VGG weights when it is built. The course
 # writes its own losses in `train_vqgan`, so the model carries this empty placeholder instead.
@@ -297,17 +296,10 @@ def save_vqgan(model, path, config=None, history=None):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith("loss.")}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        ckpt = {"state_dict": sd, "config": config or TINY_CONFIG}
-        if history is not None:
-            ckpt["history"] = history
-        torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    ckpt = {"state_dict": sd, "config": config or TINY_CONFIG}
+    if history is not None:
+        ckpt["history"] = history
+    save_atomic(ckpt, path)
     return path
 
 
@@ -363,14 +355,7 @@ def slim_published(name):
         return slim
     ckpt = read_checkpoint(src, trusted=True)
     sd = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("loss.")}
-    fd, tmp = tempfile.mkstemp(dir=slim.parent, prefix=slim.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"state_dict": sd, "config": PUBLISHED[name]["config"]}, tmp)
-        os.replace(tmp, slim)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_atomic({"state_dict": sd, "config": PUBLISHED[name]["config"]}, slim)
     return slim
 
 
