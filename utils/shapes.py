@@ -187,6 +187,9 @@ def position_word(cx, cy):
     return "at the top" if dy < 0 else "at the bottom"
 
 
+MAX_TILT = 20.0
+
+
 def sample_object(rng, colour, shape, size_word=None, extent=None):
     """Random size, position and rotation for one shape that stays (nearly) inside the image."""
     size_word = size_word or SIZE_WORDS[rng.integers(len(SIZE_WORDS))]
@@ -194,12 +197,11 @@ def sample_object(rng, colour, shape, size_word=None, extent=None):
         extent = rng.uniform(*SIZE_RANGES[size_word])
     half = extent / 2
     cx, cy = rng.uniform(half, 1 - half, size=2) if half < 0.5 else (0.5, 0.5)
-    # Any rotation up to the shape's symmetry (square 90, triangle 120, star 72 degrees), so a
-    # diamond is still a square and an upside-down triangle still a triangle.
-    period = {"circle": 0.0, "square": 90.0, "triangle": 120.0, "star": 72.0}[shape]
-    angle = math.radians(rng.uniform(-period / 2, period / 2))
-    # Stars are drawn fat or spiky by different people; vary the inner radius too.
-    inner = float(rng.uniform(0.36, 0.55))
+    # A tilt of up to MAX_TILT degrees: people draw shapes roughly upright, and a square turned
+    # 45 degrees reads as a diamond, a triangle turned 60 degrees as one pointing down.
+    angle = math.radians(rng.uniform(-MAX_TILT, MAX_TILT)) if shape != "circle" else 0.0
+    # Stars are drawn fat or spiky by different people; vary the inner radius a little.
+    inner = float(rng.uniform(0.38, 0.5))
     return {"colour": colour, "shape": shape, "cx": float(cx), "cy": float(cy),
             "extent": float(extent), "angle": angle, "size_word": size_word,
             "rgb": colour_rgb(colour, rng), "inner": inner}
