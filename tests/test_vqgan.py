@@ -146,3 +146,27 @@ def test_psnr_of_known_error():
     x = torch.zeros(1, 3, 4, 4)
     y = x + 0.2  # 0.1 in [0, 1] units -> MSE 0.01 -> 20 dB
     assert vqgan.psnr(x, y) == pytest.approx(20.0, abs=1e-4)
+
+
+def test_published_checkpoint_is_downloaded_when_online(cache, monkeypatch):
+    """Online, a missing published checkpoint is streamed into the cache, then loaded."""
+    import io
+    import urllib.request
+
+    entry = copy.deepcopy(vqgan.PUBLISHED["imagenet-f16-1024"])
+    entry["config"] = vqgan.TINY_CONFIG
+    monkeypatch.setitem(vqgan.PUBLISHED, "imagenet-f16-1024", entry)
+    model = tiny_random()
+    buf = io.BytesIO()
+    torch.save({"state_dict": model.state_dict()}, buf)
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": str(len(buf.getvalue()))}
+
+    monkeypatch.setattr(vqgan, "online", lambda url: True)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response(buf.getvalue()))
+    loaded = vqgan.load_vqgan("imagenet-f16-1024", device="cpu")
+    assert vqgan.published_path("imagenet-f16-1024").exists()
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)[0], model(x)[0], rtol=0, atol=0)

@@ -342,6 +342,48 @@ def load_checkpoint_file(path, trusted=False):
     return model
 
 
+def online(url, timeout=3.0):
+    """True if a TCP connection to the URL's host opens within `timeout` seconds (no hang offline)."""
+    import socket
+    from urllib.parse import urlparse
+
+    try:
+        socket.create_connection((urlparse(url).hostname, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def download(url, path, chunk=1 << 20):
+    """Stream a published checkpoint to `path` (temp file, then rename) with a progress bar.
+
+    taming publishes no checksums for these files, so the check is structural: the file must
+    unpickle to a dict with a state_dict holding encoder and decoder weights (done on load, where
+    missing or unexpected keys are an error) — a truncated download fails there, not silently.
+    """
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=path.name) as bar:
+                for block in iter(lambda: response.read(chunk), b""):
+                    out.write(block)
+                    bar.update(len(block))
+        os.replace(tmp, path)
+    except OSError as error:
+        raise RuntimeError(f"Downloading {url} to {path} failed ({error}); retry, or download it by hand "
+                           "to that path, or use COURSE_MODE=tiny.") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def published_path(name):
     return cache_dir("vqgan") / PUBLISHED[name]["file"]
 
@@ -384,6 +426,8 @@ def load_vqgan(name=TINY_NAME, device=None, seed=TRAIN_SEED):
         model = load_checkpoint_file(path)
     elif name in PUBLISHED:
         path = published_path(name)
+        if not path.exists() and online(PUBLISHED[name]["url"]):
+            download(PUBLISHED[name]["url"], path)
         if not path.exists():
             raise FileNotFoundError(
                 f"The published VQGAN {name!r} needs its checkpoint at {path}, which is missing: download "
