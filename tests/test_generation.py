@@ -102,10 +102,9 @@ def test_gif(tmp_path):
 @pytest.mark.slow
 def test_full_size_architectures_with_random_weights():
     """Full mode's path: ViT-B/32 CLIP and taming's ImageNet f16 VQGAN, random weights, 64 px."""
-    from utils.vqgan import FULL_CONFIGS, build_vqgan
+    from utils.vqgan import PUBLISHED, build_vqgan
 
-    name = next(iter(FULL_CONFIGS))
-    vq = build_vqgan(FULL_CONFIGS[name]).eval()
+    vq = build_vqgan(PUBLISHED["imagenet-f16-1024"]["config"]).eval()
     assert generation.downsampling(vq) == 16
     torch.manual_seed(0)
     cm = clip.model.CLIP(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768,
