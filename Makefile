@@ -28,7 +28,7 @@ course: setup
 
 test: setup
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 \
-		-p no:cacheprovider --durations=15
+		-p no:cacheprovider --durations=15 --junitxml=build/test-report.xml
 
 unit: setup
 	$(BIN)/python -m pytest tests -p no:cacheprovider
