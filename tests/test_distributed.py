@@ -121,12 +121,17 @@ def test_loss_equals_full_batch_loss(results):
         assert diff < TOL
 
 
+def feature_grad_diff(r, rank, ref, prefix="", scale=1):
+    """Largest difference between a rank's feature gradients (divided by scale) and its rows of the full batch."""
+    mine = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
+    return max(max_diff(r[prefix + "img_grad"] / scale, ref["img_grad"][mine]),
+               max_diff(r[prefix + "txt_grad"] / scale, ref["txt_grad"][mine]))
+
+
 def test_plain_gather_gives_each_rank_its_full_batch_feature_gradient(results):
     ref = single_process()
     for rank, r in enumerate(results):
-        mine = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
-        diff = max(max_diff(r["plain_img_grad"], ref["img_grad"][mine]),
-                   max_diff(r["plain_txt_grad"], ref["txt_grad"][mine]))
+        diff = feature_grad_diff(r, rank, ref, prefix="plain_")
         print(f"rank {rank}: max |feature grad - full-batch| (plain gather) = {diff:.2e}")
         assert diff < TOL
 
@@ -135,9 +140,7 @@ def test_distributed_loss_scales_feature_gradient_by_world_size(results):
     # distributed_clip_loss hands the encoder W * dL/dx_r, so that DDP's 1/W average cancels.
     ref = single_process()
     for rank, r in enumerate(results):
-        mine = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
-        diff = max(max_diff(r["img_grad"] / WORLD, ref["img_grad"][mine]),
-                   max_diff(r["txt_grad"] / WORLD, ref["txt_grad"][mine]))
+        diff = feature_grad_diff(r, rank, ref, scale=WORLD)
         print(f"rank {rank}: max |feature grad / W - full-batch| = {diff:.2e}")
         assert diff < TOL
 

@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .models import tokenize
+from .train_clip import MEAN, STD  # the normalisation clip's preprocess applies
+from .vq import nearest_code
 from .settings import get_device, get_mode, set_seed
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # the normalisation clip's preprocess applies
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # Good settings found on the Shapes world (lesson 06 measures them); full mode uses FULL_DEFAULTS.
 TINY_DEFAULTS = dict(steps=150, size=32, cutouts=16, lr=0.15, cut_min=0.7)
@@ -91,9 +91,7 @@ def make_cutouts(images, n, out_size, cut_min=0.5, generator=None):
 
 
 def clip_normalise(images):
-    mean = torch.tensor(CLIP_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD, device=images.device).view(1, 3, 1, 1)
-    return (images - mean) / std
+    return (images - MEAN.to(images.device)) / STD.to(images.device)
 
 
 def clip_image_features(clip_model, images):
@@ -140,7 +138,7 @@ def quantise_straight_through(vqgan, z):
     """Snap every latent vector to its nearest code; the backward pass skips the snap (STE)."""
     cb = codebook(vqgan)
     flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])  # (B*h*w, D)
-    idx = torch.cdist(flat, cb).argmin(1)
+    idx = nearest_code(flat, cb)  # the same lookup as taming's quantiser
     zq = cb[idx].view(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
     return z + (zq - z).detach()
 
