@@ -26,6 +26,7 @@ course: setup
 	$(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1800 \
 		--output-dir build notebooks/*.ipynb
 
+test: export COURSE_MODE = tiny
 test: setup
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 \
 		-p no:cacheprovider --durations=15 --junitxml=build/test-report.xml

@@ -1,4 +1,5 @@
 """requirements.txt and environment.yml pin the same packages at the same versions."""
+import os
 import re
 from pathlib import Path
 
@@ -44,3 +45,12 @@ def test_colab_requirements_use_the_same_pins():
     req = pins(ROOT / "requirements.txt")
     colab = pins(ROOT / "requirements-colab.txt")
     assert colab and all(req[name] == version for name, version in colab.items())
+
+
+def test_progress_bars_follow_the_test_redraw_interval():
+    # conftest.py sets TQDM_MININTERVAL so long cells under nbval do not overflow the kernel's
+    # message queue; this fails if tqdm stops reading its TQDM_* environment variables.
+    from tqdm.auto import tqdm
+
+    with tqdm(total=1, disable=False) as bar:
+        assert bar.mininterval == float(os.environ["TQDM_MININTERVAL"])
