@@ -78,13 +78,15 @@ def parse_args(argv=None):
     p.add_argument("--embed-dim", type=int, default=TINY_CONFIG["embed_dim"])
     p.add_argument("--width", type=int, default=TINY_CONFIG["vision_width"],
                    help="width of both towers (a multiple of 64)")
-    p.add_argument("--layers", type=int, default=TINY_CONFIG["vision_layers"], help="blocks in each tower")
+    p.add_argument("--layers", type=int, default=TINY_CONFIG["vision_layers"], help="blocks in the image tower")
+    p.add_argument("--text-layers", type=int, default=TINY_CONFIG["transformer_layers"],
+                   help="blocks in the text tower")
     p.add_argument("--image-size", type=int, default=TINY_CONFIG["image_resolution"])
     p.add_argument("--patch-size", type=int, default=TINY_CONFIG["vision_patch_size"])
     p.add_argument("--context-length", type=int, default=TINY_CONFIG["context_length"])
     args = p.parse_args(argv)
     for name in ("n_images", "batch_size", "save_every", "log_every", "embed_dim", "width", "layers",
-                 "image_size", "patch_size", "context_length"):
+                 "text_layers", "image_size", "patch_size", "context_length"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1.")
     if args.steps is not None and args.steps < 1:
@@ -98,7 +100,7 @@ def model_config(args):
     return dict(embed_dim=args.embed_dim, image_resolution=args.image_size, vision_layers=args.layers,
                 vision_width=args.width, vision_patch_size=args.patch_size,
                 context_length=args.context_length, transformer_width=args.width,
-                transformer_layers=args.layers)
+                transformer_layers=args.text_layers)
 
 
 # ---------------------------------------------------------------- model

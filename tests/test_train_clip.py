@@ -55,14 +55,35 @@ def test_augment_keeps_shape_and_normalises():
     torch.testing.assert_close(out, again)
 
 
+def test_colourless_images_are_grey_and_captioned_by_shape_alone():
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    grey = torch.tensor([True, False, True, False])
+    out = train_clip.augment(images, torch.Generator().manual_seed(0), grey)
+    pixels = out * train_clip.STD + train_clip.MEAN  # undo the normalisation: back to [0, 1]
+    channel_spread = (pixels.max(dim=1).values - pixels.min(dim=1).values).flatten(1).max(dim=1).values
+    assert (channel_spread[grey] < 1e-5).all() and (channel_spread[~grey] > 0.1).all()
+    labels = torch.tensor([shapes.class_index("red", "star"), shapes.class_index("blue", "square")])
+    tokens = train_clip.shape_only_tokens(labels, 16)
+    assert tokens.shape == (2, 16)
+    assert torch.equal(tokens, clip.tokenize(["a photo of a star", "a photo of a square"], context_length=16))
+
+
+def test_colourless_training_needs_labels():
+    images, captions, _ = train_clip.render_training_set(8, seed=0, progress=False)
+    model = train_clip.build_tiny_clip(seed=0, **MICRO)
+    with pytest.raises(ValueError, match="labels"):
+        train_clip.train(model, images, train_clip.tokenize_captions(captions, 8), colourless=0.3,
+                         epochs=1, batch_size=4, progress=False)
+
+
 def test_a_few_steps_lower_the_loss_and_are_deterministic():
-    images, captions, _ = train_clip.render_training_set(64, seed=0, progress=False)
+    images, captions, labels = train_clip.render_training_set(64, seed=0, progress=False)
     tokens = train_clip.tokenize_captions(captions, 8)
     runs = []
     for _ in range(2):
         model = train_clip.build_tiny_clip(seed=0, **MICRO)
-        history = train_clip.train(model, images, tokens, epochs=4, batch_size=32, lr=3e-3,
-                                   progress=False)
+        history = train_clip.train(model, images, tokens, labels, epochs=4, batch_size=32, lr=3e-3,
+                                   colourless=0.3, progress=False)
         runs.append((model, history))
     (a, ha), (b, hb) = runs
     assert ha["loss"] == hb["loss"]
@@ -95,11 +116,13 @@ def tiny():
 
 def test_tiny_clip_zero_shot_bars(tiny):
     model, preprocess = tiny
-    assert train_clip.zero_shot_accuracy(model, preprocess, "train", n=600, seed=777) >= 0.60  # target 0.95, not reached yet
-    assert train_clip.zero_shot_accuracy(model, preprocess, "heldout", n=400, seed=777) >= 0.30  # target 0.80
+    # Measured with recipe v3 (benchmarks/train_tiny_clip.py): 91 % seen, 62 % held-out. The issue's
+    # targets are 95 % / 80 %; these bars leave room for run-to-run spread (another seed: 89 % / 58 %).
+    assert train_clip.zero_shot_accuracy(model, preprocess, "train", n=600, seed=777) >= 0.85
+    assert train_clip.zero_shot_accuracy(model, preprocess, "heldout", n=400, seed=777) >= 0.50
 
 
 def test_tiny_clip_recognises_an_independent_renderer(tiny):
     model, preprocess = tiny
     images, labels = independent_shapes.dataset(480, seed=31, compositions=shapes.compositions("train"))
-    assert train_clip.zero_shot_accuracy(model, preprocess, images=images, labels=labels) >= 0.45  # see lesson 02
+    assert train_clip.zero_shot_accuracy(model, preprocess, images=images, labels=labels) >= 0.80  # measured 90 %
