@@ -20,7 +20,7 @@ from .settings import get_device, get_mode, set_seed
 
 
 # Good settings found on the Shapes world (lesson 06 measures them); full mode uses FULL_DEFAULTS.
-TINY_DEFAULTS = dict(steps=150, size=32, cutouts=16, lr=0.15, cut_min=0.7)
+TINY_DEFAULTS = dict(steps=250, size=32, cutouts=16, lr=0.15, cut_min=0.7)
 FULL_DEFAULTS = dict(steps=300, size=256, cutouts=32, lr=0.1, cut_min=0.25)
 
 
