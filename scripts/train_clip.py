@@ -70,7 +70,7 @@ def parse_args(argv=None):
     p.add_argument("--stop-after", type=int,
                    help="stop after this step as if interrupted (time-limited jobs; resume later)")
     p.add_argument("--no-augment", dest="augment", action="store_false",
-                   help="feed images as they are (no brightness/noise/shift jitter)")
+                   help="feed images as they are (no brightness/contrast/noise jitter)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or mps (default: CUDA if available, else CPU)")
     p.add_argument("--workers", type=int, help="DataLoader workers per process (default: 4 on CUDA, else 0)")

@@ -1,4 +1,5 @@
-"""requirements.txt and environment.yml pin the same packages at the same versions."""
+"""The environment: requirements.txt and environment.yml pin the same packages at the same versions,
+and the test-time settings of conftest.py reach the libraries that read them."""
 import os
 import re
 from pathlib import Path

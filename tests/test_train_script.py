@@ -16,8 +16,8 @@ from utils.settings import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "train_clip.py"
 # A tiny CLIP (3.3M parameters, nearly all of them the token embedding) so a step takes milliseconds.
-TINY = ["--width", "64", "--layers", "1", "--text-layers", "1", "--embed-dim", "64", "--image-size", "32", "--patch-size", "8",
-        "--context-length", "16", "--log-every", "1", "--seed", "3"]
+TINY = ["--width", "64", "--layers", "1", "--text-layers", "1", "--embed-dim", "64", "--image-size", "32",
+        "--patch-size", "8", "--context-length", "16", "--log-every", "1", "--seed", "3"]
 
 
 def load_script():
