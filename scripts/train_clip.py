@@ -33,7 +33,7 @@ import clip
 from utils import distributed, shapes
 from utils.models import save_clip
 from utils.settings import seeded_generator, set_seed
-from utils.train_clip import (TINY_CONFIG, TRAIN_SETTINGS, augment, build_tiny_clip, lr_at, normalise,
+from utils.train_clip import (VIT_CONFIG, TRAIN_SETTINGS, augment, build_tiny_clip, lr_at, normalise,
                               param_groups)
 
 RESUME_FILE = "resume.pt"
@@ -74,16 +74,17 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or mps (default: CUDA if available, else CPU)")
     p.add_argument("--workers", type=int, help="DataLoader workers per process (default: 4 on CUDA, else 0)")
-    # Model size; the defaults are the course's tiny CLIP (utils.train_clip.TINY_CONFIG).
-    p.add_argument("--embed-dim", type=int, default=TINY_CONFIG["embed_dim"])
-    p.add_argument("--width", type=int, default=TINY_CONFIG["vision_width"],
+    # Model size. This script trains ViT image towers; the defaults are the ViT tiny CLIP of
+    # utils.train_clip.VIT_CONFIG (the course's cached tiny CLIP has a ResNet tower, TINY_CONFIG).
+    p.add_argument("--embed-dim", type=int, default=VIT_CONFIG["embed_dim"])
+    p.add_argument("--width", type=int, default=VIT_CONFIG["vision_width"],
                    help="width of both towers (a multiple of 64)")
-    p.add_argument("--layers", type=int, default=TINY_CONFIG["vision_layers"], help="blocks in the image tower")
-    p.add_argument("--text-layers", type=int, default=TINY_CONFIG["transformer_layers"],
+    p.add_argument("--layers", type=int, default=VIT_CONFIG["vision_layers"], help="blocks in the image tower")
+    p.add_argument("--text-layers", type=int, default=VIT_CONFIG["transformer_layers"],
                    help="blocks in the text tower")
-    p.add_argument("--image-size", type=int, default=TINY_CONFIG["image_resolution"])
-    p.add_argument("--patch-size", type=int, default=TINY_CONFIG["vision_patch_size"])
-    p.add_argument("--context-length", type=int, default=TINY_CONFIG["context_length"])
+    p.add_argument("--image-size", type=int, default=VIT_CONFIG["image_resolution"])
+    p.add_argument("--patch-size", type=int, default=VIT_CONFIG["vision_patch_size"])
+    p.add_argument("--context-length", type=int, default=VIT_CONFIG["context_length"])
     args = p.parse_args(argv)
     for name in ("n_images", "batch_size", "save_every", "log_every", "embed_dim", "width", "layers",
                  "text_layers", "image_size", "patch_size", "context_length"):

@@ -11,7 +11,7 @@ from utils import models, settings
 from utils.train_clip import build_tiny_clip
 
 # Smallest CLIP that clip.load can rebuild (widths are multiples of 64: heads = width // 64).
-MICRO = dict(embed_dim=32, vision_layers=1, vision_width=64, transformer_width=64,
+MICRO = dict(embed_dim=32, vision_layers=1, vision_width=64, vision_patch_size=8, transformer_width=64,
              transformer_layers=1, context_length=8)
 
 

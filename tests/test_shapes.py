@@ -29,6 +29,45 @@ def test_train_split_never_draws_heldout():
     assert len(labels) == len(shapes.compositions("train"))
 
 
+def test_world_split_adds_extras_but_never_a_heldout_pair():
+    world = shapes.compositions("world")
+    assert shapes.WORLD_CLASSES[:len(shapes.CLASSES)] == shapes.CLASSES  # classes keep their index
+    assert not set(world) & set(shapes.HELDOUT)
+    assert set(shapes.compositions("train")) <= set(world)
+    assert len(world) == len(shapes.WORLD_COLOURS) * len(shapes.WORLD_SHAPES) - len(shapes.HELDOUT)
+    assert not set(shapes.EXTRA_COLOURS) & set(shapes.COLOURS)
+    assert not set(shapes.EXTRA_SHAPES) & set(shapes.SHAPES)
+    with pytest.raises(ValueError, match="render_training_set"):
+        shapes.sample(0, 0, split="world")
+
+
+def test_extra_colours_never_pass_for_a_class_colour():
+    def hues(name):  # the hue interval, unwrapped (red crosses 0)
+        lo, hi = shapes.COLOUR_JITTER[name][0]
+        return lo % 1.0, (lo % 1.0) + (hi - lo)
+    for extra in shapes.EXTRA_COLOURS:
+        a0, a1 = hues(extra)
+        for colour in shapes.COLOURS:
+            b0, b1 = hues(colour)
+            for shift in (-1, 0, 1):
+                assert a1 < b0 + shift or b1 + shift < a0, (extra, colour)
+
+
+def test_extra_shapes_are_drawn():
+    masks = {}
+    for shape in shapes.WORLD_SHAPES:
+        ob = {"colour": "pink", "shape": shape, "cx": 0.5, "cy": 0.5, "extent": 0.6, "rgb": (255, 255, 255)}
+        img = np.asarray(shapes.render([ob], size=32, rng=np.random.default_rng(0), bg_level=0, noise=0))
+        masks[shape] = img[..., 0] > 128
+        assert 0.05 < masks[shape].mean() < 0.5, shape
+    for a in shapes.WORLD_SHAPES:  # every outline differs from every other
+        for b in shapes.WORLD_SHAPES:
+            if a < b:
+                assert (masks[a] != masks[b]).mean() > 0.02, (a, b)
+    with pytest.raises(ValueError, match="Unknown shape"):
+        shapes.shape_polygon("heart", 0, 0, 1)
+
+
 def test_deterministic_from_seed():
     a, cap_a, la = shapes.sample(7, 3)
     b, cap_b, lb = shapes.sample(7, 3)

@@ -19,7 +19,7 @@ import torch
 
 from .settings import cache_dir, get_device, get_mode, save_atomic
 
-TINY_RECIPE = "v3"  # bump when the training recipe changes, so stale cached checkpoints are not used
+TINY_RECIPE = "v4"  # bump when the training recipe changes, so stale cached checkpoints are not used
 CLIP_DOWNLOAD_ROOT = os.path.expanduser("~/.cache/clip")  # clip.load's default download folder
 FULL_DEFAULT = "ViT-B/32"
 

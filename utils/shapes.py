@@ -31,6 +31,24 @@ COLOUR_NAMES = tuple(COLOURS)
 HELDOUT = (("red", "triangle"), ("green", "star"), ("blue", "circle"), ("yellow", "square"))
 
 CLASSES = tuple((c, s) for c in COLOUR_NAMES for s in SHAPES)  # 24 classes, colour-major
+
+# The training world is wider than the 24 classes: three more colours and three more shapes
+# appear in training images and captions, in every pairing (never in a class prompt or a test).
+# Why: with 6 colours x 4 shapes, blue is only ever a square, triangle or star, so a model can
+# learn "blue square" as one pattern and has no reason to recognise a circle that is blue. Many
+# more pairings make colour and shape separate features (measured in lessons/02). None of the
+# extras is a held-out composition, and the four held-out pairs still never appear.
+EXTRA_COLOURS = {
+    "pink": (0.92, 0.65, 0.95),
+    "teal": (0.49, 0.80, 0.70),
+    "lime": (0.21, 0.80, 0.85),
+}
+EXTRA_SHAPES = ("cross", "hexagon", "crescent")
+WORLD_COLOURS = COLOUR_NAMES + tuple(EXTRA_COLOURS)
+WORLD_SHAPES = SHAPES + EXTRA_SHAPES
+# Every pairing of the training world, the 24 classes first (so a class keeps its index).
+WORLD_CLASSES = CLASSES + tuple((c, s) for c in WORLD_COLOURS for s in WORLD_SHAPES
+                                if (c, s) not in CLASSES)
 PROMPT = "a photo of a {colour} {shape}"
 
 SIZE_WORDS = ("small", "medium", "large")
@@ -71,14 +89,17 @@ def prompts(template=PROMPT):
 
 
 def compositions(split="all"):
-    """Colour x shape pairs of a split: 'train' (seen), 'heldout' (never trained on) or 'all'."""
+    """Colour x shape pairs of a split: 'train' (seen classes), 'heldout' (never trained on),
+    'all' (the 24 classes) or 'world' (what training images show: seen classes + the extras)."""
     if split == "all":
         return list(CLASSES)
     if split == "train":
         return [cs for cs in CLASSES if cs not in HELDOUT]
     if split == "heldout":
         return list(HELDOUT)
-    raise ValueError(f"Unknown split {split!r}; choose 'train', 'heldout' or 'all'.")
+    if split == "world":
+        return [cs for cs in WORLD_CLASSES if cs not in HELDOUT]
+    raise ValueError(f"Unknown split {split!r}; choose 'train', 'heldout', 'all' or 'world'.")
 
 
 # ---------------------------------------------------------------- drawing
@@ -96,12 +117,19 @@ COLOUR_JITTER = {
     "green": ((0.25, 0.42), (0.55, 1.0), (0.45, 1.0)),
     "blue": ((0.57, 0.69), (0.55, 1.0), (0.6, 1.0)),
     "purple": ((0.75, 0.86), (0.5, 1.0), (0.45, 0.95)),
+    # The training-only colours sit in the gaps between the class colours' hue ranges, with a
+    # margin, so none of them could pass for a class colour.
+    "pink": ((0.885, 0.955), (0.45, 0.9), (0.7, 1.0)),
+    "teal": ((0.44, 0.54), (0.55, 1.0), (0.45, 1.0)),
+    "lime": ((0.19, 0.235), (0.6, 1.0), (0.6, 1.0)),
 }
 
 
 def colour_rgb(colour, rng=None):
     """An RGB triple (0-255) for a colour name; with an rng, hue/saturation/value are jittered."""
-    h, s, v = COLOURS[check_colour(colour)]
+    if colour not in WORLD_COLOURS:
+        raise ValueError(f"Unknown colour {colour!r}; choose one of {', '.join(WORLD_COLOURS)}.")
+    h, s, v = {**COLOURS, **EXTRA_COLOURS}[colour]
     if rng is not None:
         (h0, h1), (s0, s1), (v0, v1) = COLOUR_JITTER[colour]
         h = rng.uniform(h0, h1) % 1.0
@@ -115,7 +143,8 @@ def shape_polygon(shape, cx, cy, radius, angle=0.0, inner=0.45):
 
     inner: a star's inner radius as a fraction of its outer one.
     """
-    check_shape(shape)
+    if shape not in WORLD_SHAPES:
+        raise ValueError(f"Unknown shape {shape!r}; choose one of {', '.join(WORLD_SHAPES)}.")
     if shape == "circle":
         return None
     if shape == "square":
@@ -123,14 +152,35 @@ def shape_polygon(shape, cx, cy, radius, angle=0.0, inner=0.45):
     elif shape == "triangle":
         # Point up, vertical extent equal to its width; the centroid sits a little low.
         pts = [(0.0, -radius), (radius, radius * 0.8), (-radius, radius * 0.8)]
-    else:  # star: five points
+    elif shape == "star":  # five points
         pts = []
         for k in range(10):
             r = radius if k % 2 == 0 else radius * inner
             a = -math.pi / 2 + k * math.pi / 5
             pts.append((r * math.cos(a), r * math.sin(a)))
+    else:
+        pts = [(x * radius, y * radius) for x, y in EXTRA_OUTLINES[shape]]
     c, s = math.cos(angle), math.sin(angle)
     return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in pts]
+
+
+def _crescent(steps=20):
+    """A crescent of radius 1: the unit disc minus a unit disc shifted right by 0.5."""
+    a0, a1 = math.radians(75.5), math.radians(284.5)  # where the two circles cross (x = 0.25)
+    b0, b1 = math.radians(255.5), math.radians(104.5)  # the same two points seen from (0.5, 0)
+    outer = [(math.cos(a0 + (a1 - a0) * k / steps), math.sin(a0 + (a1 - a0) * k / steps)) for k in range(steps + 1)]
+    inner = [(0.5 + math.cos(b0 + (b1 - b0) * k / steps), math.sin(b0 + (b1 - b0) * k / steps)) for k in range(steps + 1)]
+    return outer + inner
+
+
+_ARM = 0.33  # half the width of a cross's arms
+# Outlines of the training-only shapes, radius 1, centred on the origin.
+EXTRA_OUTLINES = {
+    "cross": [(-_ARM, -1), (_ARM, -1), (_ARM, -_ARM), (1, -_ARM), (1, _ARM), (_ARM, _ARM), (_ARM, 1),
+              (-_ARM, 1), (-_ARM, _ARM), (-1, _ARM), (-1, -_ARM), (-_ARM, -_ARM)],
+    "hexagon": [(math.cos(k * math.pi / 3), math.sin(k * math.pi / 3)) for k in range(6)],
+    "crescent": _crescent(),
+}
 
 
 def draw_shape(draw, shape, colour_rgb_, cx, cy, radius, angle=0.0, inner=0.45):
@@ -165,7 +215,6 @@ def render(objects, size=64, rng=None, bg_level=None, noise=None, supersample=4)
     draw = ImageDraw.Draw(canvas)
     for ob in objects:
         rgb = ob.get("rgb") or colour_rgb(ob["colour"])
-        check_shape(ob["shape"])
         draw_shape(draw, ob["shape"], tuple(rgb) + (255,), ob["cx"] * big, ob["cy"] * big,
                    ob["extent"] * big / 2, ob.get("angle", 0.0), ob.get("inner", 0.45))
     # Shrinking the 4x canvas averages edge pixels: anti-aliasing without extra dependencies.
@@ -217,6 +266,10 @@ def caption(ob, rng, bg_level, template=None):
 
 def sample(seed, index=0, split="train", size=64, template=None):
     """One (PIL image, caption, class index) example, fixed by (seed, index, split)."""
+    if split == "world":
+        raise ValueError("split 'world' has colours and shapes outside the 24 classes, so it has no "
+                         "class index; use train_clip.render_training_set for it, or 'train', "
+                         "'heldout' or 'all' here.")
     pairs = compositions(split)
     rng = np.random.default_rng([seed, index, ("all", "train", "heldout").index(split)])
     colour, shape = pairs[rng.integers(len(pairs))]
