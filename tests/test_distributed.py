@@ -61,10 +61,9 @@ def worker(rank, port, out_dir):
     torch.set_num_threads(1)
     info = distributed.setup(device="cpu")
     try:
-        # The checks run in a function of their own so that the DDP wrapper they build is gone
-        # before the process group is destroyed: a DDP object that outlives its group makes the
-        # process abort at exit ("terminate called without an active exception"), as the train
-        # script avoids the same way (run() returns before cleanup()).
+        # The checks run in a function of their own so that the DDP wrapper they build is freed
+        # before the process group is destroyed, the order the train script keeps too (run()
+        # returns before cleanup()).
         torch.save(checks(rank, info), os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         distributed.cleanup()

@@ -45,6 +45,7 @@ EXTRA_COLOURS = {
 }
 EXTRA_SHAPES = ("cross", "hexagon", "crescent")
 WORLD_COLOURS = COLOUR_NAMES + tuple(EXTRA_COLOURS)
+WORLD_HSV = {**COLOURS, **EXTRA_COLOURS}
 WORLD_SHAPES = SHAPES + EXTRA_SHAPES
 # Every pairing of the training world, the 24 classes first (so a class keeps its index).
 WORLD_CLASSES = CLASSES + tuple((c, s) for c in WORLD_COLOURS for s in WORLD_SHAPES
@@ -67,15 +68,17 @@ TEMPLATES = (
 )
 
 
-def check_colour(colour):
-    if colour not in COLOURS:
-        raise ValueError(f"Unknown colour {colour!r}; choose one of {', '.join(COLOUR_NAMES)}.")
+def check_colour(colour, allowed=COLOUR_NAMES):
+    """colour itself if it is one of `allowed` (the class colours unless told otherwise)."""
+    if colour not in allowed:
+        raise ValueError(f"Unknown colour {colour!r}; choose one of {', '.join(allowed)}.")
     return colour
 
 
-def check_shape(shape):
-    if shape not in SHAPES:
-        raise ValueError(f"Unknown shape {shape!r}; choose one of {', '.join(SHAPES)}.")
+def check_shape(shape, allowed=SHAPES):
+    """shape itself if it is one of `allowed` (the class shapes unless told otherwise)."""
+    if shape not in allowed:
+        raise ValueError(f"Unknown shape {shape!r}; choose one of {', '.join(allowed)}.")
     return shape
 
 
@@ -127,9 +130,7 @@ COLOUR_JITTER = {
 
 def colour_rgb(colour, rng=None):
     """An RGB triple (0-255) for a colour name; with an rng, hue/saturation/value are jittered."""
-    if colour not in WORLD_COLOURS:
-        raise ValueError(f"Unknown colour {colour!r}; choose one of {', '.join(WORLD_COLOURS)}.")
-    h, s, v = {**COLOURS, **EXTRA_COLOURS}[colour]
+    h, s, v = WORLD_HSV[check_colour(colour, WORLD_COLOURS)]
     if rng is not None:
         (h0, h1), (s0, s1), (v0, v1) = COLOUR_JITTER[colour]
         h = rng.uniform(h0, h1) % 1.0
@@ -143,9 +144,7 @@ def shape_polygon(shape, cx, cy, radius, angle=0.0, inner=0.45):
 
     inner: a star's inner radius as a fraction of its outer one.
     """
-    if shape not in WORLD_SHAPES:
-        raise ValueError(f"Unknown shape {shape!r}; choose one of {', '.join(WORLD_SHAPES)}.")
-    if shape == "circle":
+    if check_shape(shape, WORLD_SHAPES) == "circle":
         return None
     if shape == "square":
         pts = [(-radius, -radius), (radius, -radius), (radius, radius), (-radius, radius)]
@@ -168,9 +167,9 @@ def _crescent(steps=20):
     """A crescent of radius 1: the unit disc minus a unit disc shifted right by 0.5."""
     a0, a1 = math.radians(75.5), math.radians(284.5)  # where the two circles cross (x = 0.25)
     b0, b1 = math.radians(255.5), math.radians(104.5)  # the same two points seen from (0.5, 0)
-    outer = [(math.cos(a0 + (a1 - a0) * k / steps), math.sin(a0 + (a1 - a0) * k / steps)) for k in range(steps + 1)]
-    inner = [(0.5 + math.cos(b0 + (b1 - b0) * k / steps), math.sin(b0 + (b1 - b0) * k / steps)) for k in range(steps + 1)]
-    return outer + inner
+    outer = [a0 + (a1 - a0) * k / steps for k in range(steps + 1)]
+    inner = [b0 + (b1 - b0) * k / steps for k in range(steps + 1)]
+    return [(math.cos(a), math.sin(a)) for a in outer] + [(0.5 + math.cos(b), math.sin(b)) for b in inner]
 
 
 _ARM = 0.33  # half the width of a cross's arms
