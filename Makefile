@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_MODE ?= tiny
 
-.PHONY: setup lab course test unit notebooks benchmarks clean
+.PHONY: setup lab course test unit notebooks student benchmarks clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ test: export COURSE_MODE = tiny
 test: setup
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 \
 		-p no:cacheprovider --durations=15 --junitxml=build/test-report.xml
+
+# Student copies: every solution replaced by a "your turn" stub (committed; tests check they are current).
+student: setup
+	$(BIN)/python -m utils.student
 
 unit: setup
 	$(BIN)/python -m pytest tests -p no:cacheprovider
