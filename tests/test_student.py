@@ -43,17 +43,19 @@ def test_stub_and_restore_on_a_small_notebook():
     nb = {"cells": [
         {"cell_type": "code", "metadata": {}, "source": [
             "def f(x):\n", "    \"\"\"Return x + 1.\"\"\"\n", "    ### BEGIN SOLUTION\n", "    y = x + 1\n",
-            "    return y\n", "    ### END SOLUTION\n", "\n", "check(f)"]},
+            "    return y\n", "    ### END SOLUTION\n", "\n", "check_f(f)"]},
         {"cell_type": "markdown", "metadata": {}, "source": ["Why?\n", "### BEGIN SOLUTION\n", "Because.\n",
                                                            "### END SOLUTION"]}]}
     copy = student.student_copy(nb)
     assert "".join(copy["cells"][0]["source"]) == (
         'def f(x):\n    """Return x + 1."""\n    # YOUR CODE HERE\n'
         '    raise NotImplementedError("Your turn: write the body of f (its docstring says what to return), '
-        'then run the check below.")\n\ncheck(f)')
+        'then run the check below.")\n\ncheck_f(f)')
     assert "".join(copy["cells"][1]["source"]) == "Why?\n_Your answer here._"
     assert student.restore(copy, student.solutions(nb)) == nb
     assert student.stub_cells(copy) == [0, 1]
+    nb["cells"][0]["source"][-1] = "f(1)"   # no check follows: the stub does not promise one
+    assert "then run the check" not in "".join(student.student_copy(nb)["cells"][0]["source"])
 
 
 def test_unbalanced_markers_are_refused():

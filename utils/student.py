@@ -77,14 +77,14 @@ def _blocks(lines):
     return blocks
 
 
-def _stub(cell, lines, start):
+def _stub(cell, lines, start, checked):
     indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
     if cell["cell_type"] == "markdown":
         return [indent + MARKDOWN_STUB]
     name = next((m.group(1) for line in reversed(lines[:start]) if (m := DEF.match(line))), None)
     what = f"write the body of {name} (its docstring says what to return)" if name else "write this part"
-    return [indent + CODE_STUB,
-            indent + f'raise NotImplementedError("Your turn: {what}, then run the check below.")']
+    then = ", then run the check below" if checked else ""
+    return [indent + CODE_STUB, indent + f'raise NotImplementedError("Your turn: {what}{then}.")']
 
 
 def solutions(nb):
@@ -99,10 +99,14 @@ def solutions(nb):
 def student_copy(nb):
     """A copy of the notebook with every solution replaced by a stub."""
     nb = json.loads(json.dumps(nb))
-    for cell in nb["cells"]:
+    for k, cell in enumerate(nb["cells"]):
         lines = _lines(cell)
-        for a, b in reversed(_blocks(lines)):
-            lines[a:b + 1] = _stub(cell, lines, a)
+        blocks = _blocks(lines)
+        # A check follows when the rest of this cell or the next code cell calls one.
+        following = next((c for c in nb["cells"][k + 1:] if c["cell_type"] == "code"), {"source": []})
+        after = "\n".join(lines[blocks[-1][1]:]) + "".join(following["source"]) if blocks else ""
+        for a, b in reversed(blocks):
+            lines[a:b + 1] = _stub(cell, lines, a, checked="check_" in after)
         _set_lines(cell, lines)
     return nb
 

@@ -48,6 +48,15 @@ def nearest_code(z_flat, codebook):
     return squared_distances(z_flat, codebook).argmin(dim=1)
 
 
+def straight_through(z, z_q):
+    """The straight-through estimator: the value of z_q, the gradient of z.
+
+    Forward it returns z_q; backward the lookup counts as the identity, so the gradient reaching the
+    result goes to z unchanged and none goes to z_q (the codes learn from the codebook loss instead).
+    """
+    return z + (z_q - z).detach()
+
+
 def quantize(z, codebook, beta=0.25, legacy=True):
     """Quantise z with a codebook; returns (z_q, loss, indices).
 
@@ -71,8 +80,7 @@ def quantize(z, codebook, beta=0.25, legacy=True):
         loss = commitment_loss + beta * codebook_loss
     else:
         loss = codebook_loss + beta * commitment_loss
-    # Straight-through: the value of zq_flat, the gradient of z_flat (identity through the lookup).
-    zq_flat = z_flat + (zq_flat - z_flat).detach()
+    zq_flat = straight_through(z_flat, zq_flat)
     zq = unflatten_like(zq_flat, z)
     if z.ndim == 4:
         indices = indices.reshape(z.shape[0], z.shape[2], z.shape[3])

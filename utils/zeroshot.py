@@ -68,7 +68,7 @@ def zero_shot_head(class_weights, scale=1.0):
     if class_weights.ndim != 2:
         raise ValueError(f"class_weights has shape {tuple(class_weights.shape)}; pass (C, D).")
     C, D = class_weights.shape
-    head = nn.Linear(D, C, bias=False)
+    head = nn.Linear(D, C, bias=False, dtype=class_weights.dtype)  # float64 weights stay float64
     with torch.no_grad():
         head.weight.copy_(class_weights * scale)
     return head.requires_grad_(False)
@@ -76,10 +76,11 @@ def zero_shot_head(class_weights, scale=1.0):
 
 @torch.no_grad()
 def predict_proba(head, image_features):
-    """Class probabilities (N, C) for image embeddings (N, D); they are L2-normalised first."""
+    """Class probabilities (N, C) for image embeddings (N, D); they are L2-normalised first and
+    computed in the head's dtype (float32 for heads built from CLIP's embeddings)."""
     if image_features.ndim != 2 or image_features.shape[1] != head.in_features:
         raise ValueError(f"image_features has shape {tuple(image_features.shape)}; the head expects (N, {head.in_features}).")
-    return head(F.normalize(image_features.float(), dim=-1)).softmax(dim=-1)
+    return head(F.normalize(image_features.to(head.weight.dtype), dim=-1)).softmax(dim=-1)
 
 
 # ---------------------------------------------------------------- few-shot linear probe
@@ -98,11 +99,21 @@ def few_shot_indices(labels, shots, seed=0):
     return torch.cat(picked)
 
 
+def probe_loss(weight, bias, features, labels, l2):
+    """The linear probe's objective: mean cross-entropy of features @ weight.T + bias, plus
+    l2 / 2 times the sum of the squared weights (the bias is not penalised). A 0-d tensor.
+
+    weight (C, D), bias (C,), features (N, D) as the probe sees them (unit rows), labels (N,).
+    """
+    return F.cross_entropy(F.linear(features, weight, bias), labels) + l2 / 2 * weight.pow(2).sum()
+
+
 def fit_linear_probe(features, labels, num_classes, l2=1e-3, max_iter=200):
     """Multinomial logistic regression on frozen features, by full-batch L-BFGS: an nn.Linear.
 
-    Deterministic: zero initial weights, no sampling. l2 penalises the squared weights (as the
-    CLIP paper's scikit-learn probe does); features are L2-normalised like CLIP's embeddings.
+    Deterministic: zero initial weights, no sampling. It minimises probe_loss: l2 penalises the
+    squared weights (as the CLIP paper's scikit-learn probe does); features are L2-normalised like
+    CLIP's embeddings.
     """
     features = torch.as_tensor(features)
     labels = torch.as_tensor(labels).long()
@@ -119,7 +130,7 @@ def fit_linear_probe(features, labels, num_classes, l2=1e-3, max_iter=200):
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(probe(x), labels) + l2 / 2 * probe.weight.pow(2).sum()
+        loss = probe_loss(probe.weight, probe.bias, x, labels, l2)
         loss.backward()
         return loss
 
