@@ -502,7 +502,8 @@ def evaluate_prompts(compositions=None, seeds=(0,), n_samples=None, temperature=
     - mean: the share of all n samples (the expected value of a random pick).
     Colour is utils.pixels.dominant_colour, independent of CLIP. Shape is the tiny CLIP's zero-shot
     class among the 24 prompts: a second opinion that is NOT independent of CLIP re-ranking.
-    Returns {"rows": [...], rates per key, "seconds_per_image"}.
+    Returns {"rows": [...], rates per key, "seconds_per_image"}; each row keeps the n samples' colours
+    ("dominant_colours") and CLIP scores ("scores") in drawing order, so best-of-fewer can be read off.
     """
     import numpy as np
     from tqdm.auto import tqdm
@@ -529,7 +530,7 @@ def evaluate_prompts(compositions=None, seeds=(0,), n_samples=None, temperature=
                      "mean_colour": float(np.mean([c == colour for c in colours])),
                      "best_shape_clip": classes[best][1] == shape, "random_shape_clip": classes[pick][1] == shape,
                      "mean_shape_clip": float(np.mean([k[1] == shape for k in classes])),
-                     "dominant_colours": colours, "best_image": out["images"][best]})
+                     "dominant_colours": colours, "scores": out["scores"].tolist(), "best_image": out["images"][best]})
     summary = {"rows": rows, "seconds_per_image": seconds / max(1, n_images),
                "seconds_per_prompt": seconds / max(1, len(rows))}
     for key in ("best_colour", "random_colour", "mean_colour", "best_shape_clip", "random_shape_clip",
