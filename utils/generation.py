@@ -143,6 +143,20 @@ def quantise_straight_through(vqgan, z):
     return z + (zq - z).detach()
 
 
+def latent_step(loss, z, optimiser, z_min, z_max):
+    """One update of the latent z (a leaf tensor the optimiser owns), in place; returns nothing.
+
+    Clear the previous step's gradients, backpropagate loss, let the optimiser move z, then clamp
+    z to [z_min, z_max] (the codebook's per-dimension range) so it stays where the codes live.
+    The clamp edits z itself without recording it for autograd.
+    """
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    with torch.no_grad():
+        z.copy_(torch.maximum(torch.minimum(z, z_max), z_min))
+
+
 def decode(vqgan, z):
     """Latent (B, D, h, w) -> image (B, 3, H, W) in [0, 1] (VQGAN works in [-1, 1])."""
     return ((vqgan.decode(quantise_straight_through(vqgan, z)) + 1) / 2).clamp(0, 1)
@@ -212,11 +226,8 @@ def generate(prompt, steps=None, seed=0, size=None, cutouts=None, lr=None, cut_m
         feats = F.normalize(clip_model.encode_image(clip_normalise(cuts)).float(), dim=-1)  # (n, E)
         dists = spherical_distance(feats[:, None], targets[None])            # (n, P)
         loss = (dists.mean(0) * weights).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        latent_step(loss, z, opt, z_min, z_max)  # zero_grad, backward, step, clamp to the codes' range
         with torch.no_grad():
-            z.copy_(torch.maximum(torch.minimum(z, z_max), z_min))  # stay where the codes live
             history["loss"].append(loss.item())
             history["score"].append((feats @ targets[positive].T).mean().item())
         if step % frames_every == 0:
@@ -269,5 +280,5 @@ def steps_per_second(history):
 
 
 __all__ = ["generate", "parse_prompts", "spherical_distance", "make_cutouts", "clip_score",
-           "optimise_pixels", "save_gif", "random_latent", "decode", "TINY_DEFAULTS", "FULL_DEFAULTS",
+           "optimise_pixels", "save_gif", "random_latent", "decode", "latent_step", "TINY_DEFAULTS", "FULL_DEFAULTS",
            "steps_per_second"]

@@ -95,6 +95,17 @@ def _run(probe, fn, case: Case):
     return out
 
 
+def _same_answers(probe, compare, fn, cases, answers):
+    """True when fn gives the learner's answer on every case (stops at the first difference)."""
+    for case, answer in zip(cases, answers):
+        try:
+            if compare(answer, _run(probe, fn, case)) is not None:
+                return False
+        except Exception:
+            return False
+    return True
+
+
 @contextlib.contextmanager
 def one_thread():
     """Checks use tiny tensors: one thread is faster, and on a busy laptop much faster (several
@@ -145,11 +156,7 @@ def _check(title, fn, reference, cases, mistakes, probe, compare, hint):
         print(f"✔ {title}: right on all {len(cases)} cases ({labels}).")
         return
     for mistake in mistakes:
-        try:
-            theirs = [_run(probe, mistake.fn, case) for case in cases]
-        except Exception:
-            continue
-        if all(compare(g, t) is None for g, t in zip(answers, theirs)):
+        if _same_answers(probe, compare, mistake.fn, cases, answers):
             raise AssertionError(f"{title}: not right yet. This looks like '{mistake.name}': {mistake.hint}")
     case, problem = first_problem
     raise AssertionError(f"{title}: not right yet on case '{case.label}': {problem}." + (f" Hint: {hint}" if hint else ""))
