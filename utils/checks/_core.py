@@ -39,6 +39,29 @@ def call(fn: Callable, *args):
     return fn(*args)
 
 
+def value_and_grads(fn: Callable, *args, wrt: int = 2):
+    """A probe for scalar functions: fn's value and its gradients with respect to the first `wrt`
+    arguments (fresh leaf copies). A value that is no differentiable tensor comes back as
+    (value, None, ...), for the comparison to explain."""
+    leaves = [a.clone().requires_grad_() for a in args[:wrt]]
+    value = fn(*leaves, *args[wrt:])
+    if not isinstance(value, torch.Tensor) or not value.requires_grad:
+        return (value,) + (None,) * wrt
+    grads = torch.autograd.grad(value, leaves, allow_unused=True)
+    return (value.detach(), *[torch.zeros_like(x) if g is None else g for g, x in zip(grads, leaves)])
+
+
+def scalar_and_grads_difference(got, expected, no_grad: str, not_scalar: str) -> str | None:
+    """Compare two value_and_grads results: a tensor, differentiable, 0-d, then values and gradients."""
+    if not isinstance(got[0], torch.Tensor):
+        return difference(got[0], expected[0])
+    if got[1] is None:
+        return no_grad
+    if got[0].ndim != 0:
+        return f"expected a scalar (0-d tensor), got shape {tuple(got[0].shape)}: {not_scalar}"
+    return difference(got, expected)
+
+
 def _describe(x: Any) -> str:
     if isinstance(x, torch.Tensor):
         if x.numel() <= 6:

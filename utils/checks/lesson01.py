@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import clip_loss
-from ._core import Case, Mistake, check, difference
+from ._core import Case, Mistake, check, scalar_and_grads_difference, value_and_grads
 
 __all__ = ["check_similarity_matrix", "check_clip_loss", "check_logits_gradient"]
 
@@ -70,25 +70,10 @@ def _loss_cases():
     ]
 
 
-def _value_and_grads(fn, image_features, text_features, logit_scale):
-    """The loss and its gradients with respect to both feature matrices."""
-    img = image_features.clone().requires_grad_()
-    txt = text_features.clone().requires_grad_()
-    loss = fn(img, txt, logit_scale)
-    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
-        return (loss, None, None)   # compared as values: the message says what is wrong
-    grads = torch.autograd.grad(loss, (img, txt), allow_unused=True)
-    return (loss.detach(), *[torch.zeros_like(x) if g is None else g for g, x in zip(grads, (img, txt))])
-
-
 def _compare(got, expected):
-    if not isinstance(got[0], torch.Tensor):
-        return difference(got[0], expected[0])
-    if got[1] is None:
-        return "the loss has no gradient: keep it a tensor built from the inputs (no .item(), .detach() or torch.no_grad())"
-    if got[0].ndim != 0:
-        return f"expected a scalar (0-d tensor), got shape {tuple(got[0].shape)}: average the cross-entropies"
-    return difference(got, expected)
+    return scalar_and_grads_difference(
+        got, expected, not_scalar="average the cross-entropies",
+        no_grad="the loss has no gradient: keep it a tensor built from the inputs (no .item(), .detach() or torch.no_grad())")
 
 
 def _image_to_text_only(i, t, s):
@@ -161,7 +146,7 @@ def check_clip_loss(fn):
 
     image_features, text_features: (N, D), not normalised; logit_scale: the multiplier itself.
     """
-    check("clip_loss", fn, _reference, _loss_cases(), MISTAKES, probe=_value_and_grads, compare=_compare,
+    check("clip_loss", fn, _reference, _loss_cases(), MISTAKES, probe=value_and_grads, compare=_compare,
           hint="compare your value with a hand computation for N=1 (the loss is 0 there) and N=2.")
 
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import zeroshot
-from ._core import Case, Mistake, check, difference
+from ._core import Case, Mistake, check, scalar_and_grads_difference, value_and_grads
 
 __all__ = ["check_zero_shot_probs", "check_ensemble_prompts", "check_confusion_matrix", "check_probe_loss"]
 
@@ -237,26 +237,11 @@ def _probe_cases():
     ]
 
 
-def _probe_value_and_grads(fn, weight, bias, features, labels, l2):
-    """The objective and its gradients with respect to the weight and the bias."""
-    w = weight.clone().requires_grad_()
-    b = bias.clone().requires_grad_()
-    loss = fn(w, b, features, labels, l2)
-    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
-        return (loss, None, None)
-    grads = torch.autograd.grad(loss, (w, b), allow_unused=True)
-    return (loss.detach(), *[torch.zeros_like(x) if gr is None else gr for gr, x in zip(grads, (w, b))])
-
-
 def _probe_compare(got, expected):
-    if not isinstance(got[0], torch.Tensor):
-        return difference(got[0], expected[0])
-    if got[1] is None:
-        return ("the objective has no gradient: keep it a tensor built from weight and bias "
+    return scalar_and_grads_difference(
+        got, expected, not_scalar="average the cross-entropies",
+        no_grad="the objective has no gradient: keep it a tensor built from weight and bias "
                 "(no .item(), .detach() or torch.no_grad())")
-    if got[0].ndim != 0:
-        return f"expected a scalar (0-d tensor), got shape {tuple(got[0].shape)}: average the cross-entropies"
-    return difference(got, expected)
 
 
 def _bias_penalised(w, b, x, y, l2):
@@ -306,5 +291,5 @@ PROBE_MISTAKES = [
 def check_probe_loss(fn):
     """Check fn(weight, bias, features, labels, l2) -> 0-d tensor: value and gradients."""
     check("probe_loss", fn, zeroshot.probe_loss, _probe_cases(), PROBE_MISTAKES,
-          probe=_probe_value_and_grads, compare=_probe_compare,
+          probe=value_and_grads, compare=_probe_compare,
           hint="with l2=0 the objective is F.cross_entropy(features @ weight.T + bias, labels).")
