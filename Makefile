@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_MODE ?= tiny
 
-.PHONY: setup lab course test unit notebooks student benchmarks clean
+.PHONY: setup lab course test unit notebooks student benchmarks figures clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,12 @@ student: setup
 
 unit: setup
 	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+# The lessons' diagrams and result figures, drawn by code into lessons/figures/ (committed as PNG). Same
+# bytes on every rerun. The result figures run the tiny models on one CPU thread: under a minute once they
+# are cached (a model not cached yet is trained first, as in the notebooks).
+figures: setup
+	$(BIN)/python scripts/make_figures.py
 
 benchmarks: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

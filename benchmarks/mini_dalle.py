@@ -5,9 +5,11 @@
 The tiny VQGAN and CLIP come from the course cache (trained there on first use); everything the
 mini-DALL·E writes (encoded images, checkpoint) goes to a temporary cache, so the run really starts
 from scratch (use --save-cache to store the trained transformer as the course's cached one).
-Prints: encoding and training time, final text/image losses, colour match of the CLIP re-ranked
-best-of-8 vs a random pick vs the mean over the 8 (from pixels), CLIP's shape opinion, held-out
-compositions, seconds per image, and the same colour match and time for utils.generation.generate.
+Prints: encoding and training time, final text/image losses; for the CLIP re-ranked best-of-8
+(ranked by the margin over rival prompts, and by the raw cosine), a random pick and the mean over
+the 8: colour from the pixels and colour, shape and both from the independent judge
+(utils/judge.py), for all, seen and held-out compositions; how often the pick is worse than a
+random one; seconds per image; and the same for utils.generation.generate (lesson 06).
 """
 import argparse
 import os
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 
 from utils import dalle, shapes
+from utils.judge import judge_accuracy, load_judge
 from utils.models import load_clip
 from utils.vqgan import load_vqgan
 
@@ -32,33 +35,41 @@ def report(name, result):
     rows = result["rows"]
     print(f"\n{name}: {len(rows)} prompt x seed cases, {result['seconds_per_image']:.3f} s per image "
           f"({result['seconds_per_prompt']:.2f} s per prompt incl. decoding and CLIP scoring)")
+    print("  judged by the independent judge (utils/judge.py) and, for colour, the pixels (utils/pixels.py):")
     for label, held in (("all", None), ("seen compositions", False), ("held-out compositions", True)):
-        best, n = rate(rows, "best_colour", held)
-        rnd, _ = rate(rows, "random_colour", held)
-        mean, _ = rate(rows, "mean_colour", held)
-        shape_best, _ = rate(rows, "best_shape_clip", held)
-        shape_mean, _ = rate(rows, "mean_shape_clip", held)
-        print(f"  {label:22s} n={n:3d}  colour match (pixels): best-of-8 {best:.0%}, random pick {rnd:.0%}, "
-              f"mean of 8 {mean:.0%} | shape per tiny CLIP (CLIP-based): best {shape_best:.0%}, mean {shape_mean:.0%}")
+        cells = []
+        for choice in ("best", "cosine", "random", "mean"):
+            both, n = rate(rows, f"{choice}_judge_both", held)
+            colour, _ = rate(rows, f"{choice}_judge_colour", held)
+            shape, _ = rate(rows, f"{choice}_judge_shape", held)
+            pixel, _ = rate(rows, f"{choice}_colour", held)
+            cells.append(f"{choice}: colour {colour:.0%} (pixels {pixel:.0%}) shape {shape:.0%} both {both:.0%}")
+        print(f"  {label:22s} n={n:3d} | " + " | ".join(cells))
+    for choice in ("best", "cosine"):
+        worse, n = rate(rows, f"{choice}_worse_than_random")
+        print(f"  ranked by {'margin' if choice == 'best' else 'cosine'}: the pick is wrong (colour and shape) while a "
+              f"random pick is right in {worse:.0%} of {n} cases")
 
 
-def lesson06(prompts, clip_model, seeds):
-    """utils.generation.generate with its defaults: colour match (pixels) and seconds per image."""
+def lesson06(prompts, clip_model, seeds, judge):
+    """utils.generation.generate with its defaults: colour (pixels) and the judge's verdicts, seconds per image."""
     from utils.generation import generate
     from utils.pixels import dominant_colour
 
-    hits, shape_hits, seconds = [], [], []
+    images, classes, seconds = [], [], []
     for seed in seeds:
         for colour, shape in prompts:
             prompt = shapes.PROMPT.format(colour=colour, shape=shape)
             start = time.perf_counter()
             image, _ = generate(prompt, seed=seed, progress=False)
             seconds.append(time.perf_counter() - start)
-            hits.append(dominant_colour(image) == colour)
-            shape_hits.append(dalle.clip_classes(clip_model, shapes.to_tensor([image]))[0][1] == shape)
+            images.append(image)
+            classes.append((colour, shape))
             print(f"  lesson 06 {prompt!r} seed {seed}: {dominant_colour(image)} in {seconds[-1]:.1f} s", flush=True)
-    print(f"\nlesson 06 VQGAN+CLIP (generation.generate defaults), {len(hits)} cases: colour match {np.mean(hits):.0%}, "
-          f"shape per tiny CLIP (CLIP-based; it also optimised against this CLIP) {np.mean(shape_hits):.0%}, "
+    verdict = judge_accuracy(judge, images, classes)
+    pixel = np.mean([dominant_colour(im) == c for im, (c, _) in zip(images, classes)])
+    print(f"\nlesson 06 VQGAN+CLIP (generation.generate defaults), {len(images)} cases: colour (pixels) {pixel:.0%}, "
+          f"judge: colour {verdict['colour']:.0%}, shape {verdict['shape']:.0%}, both {verdict['both']:.0%}; "
           f"{np.mean(seconds):.1f} s per image")
 
 
@@ -78,6 +89,7 @@ def main():
     print(f"load before: {os.getloadavg()} on {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
     vqgan = load_vqgan("tiny", device="cpu")
     clip_model, _ = load_clip("tiny", device="cpu")
+    judge = load_judge()   # from the course cache, before the temporary one replaces it
     real_cache = os.environ.get("COURSE_CACHE")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["COURSE_CACHE"] = tmp  # the mini-DALL·E's codes and checkpoint start from nothing
@@ -102,22 +114,24 @@ def main():
             print("saved", dalle.save_dalle(model, dalle.dalle_path(vqgan, args.seed), hist))
             os.environ["COURSE_CACHE"] = tmp
         print(f"generation defaults: {dalle.GENERATE_DEFAULTS}")
-        result = dalle.evaluate_prompts(seeds=args.seeds, model=model, vqgan=vqgan, clip_model=clip_model, device="cpu")
+        result = dalle.evaluate_prompts(seeds=args.seeds, model=model, vqgan=vqgan, clip_model=clip_model, device="cpu",
+                                        judge=judge)
         report(f"mini-DALL·E, seeds {args.seeds}", result)
         for k in (8, 256):
             for t in (0.7, 1.0):
                 if (t, k) == (dalle.GENERATE_DEFAULTS["temperature"], dalle.GENERATE_DEFAULTS["top_k"]):
                     continue
                 res = dalle.evaluate_prompts(seeds=args.seeds[:1], temperature=t, top_k=k, model=model, vqgan=vqgan,
-                                             clip_model=clip_model, device="cpu", progress=False)
+                                             clip_model=clip_model, device="cpu", progress=False, judge=judge)
                 print(f"  temperature {t}, top_k {k}, seed {args.seeds[0]}: colour best-of-8 {res['best_colour']:.0%}, "
-                      f"random {res['random_colour']:.0%}, mean {res['mean_colour']:.0%}")
+                      f"random {res['random_colour']:.0%}, mean {res['mean_colour']:.0%}; judge both: best "
+                      f"{res['best_judge_both']:.0%}, mean {res['mean_judge_both']:.0%}")
     if real_cache is None:
         os.environ.pop("COURSE_CACHE", None)
     else:
         os.environ["COURSE_CACHE"] = real_cache
     if args.lesson06_prompts:
-        lesson06(list(shapes.CLASSES)[:args.lesson06_prompts], clip_model, args.lesson06_seeds)
+        lesson06(list(shapes.CLASSES)[:args.lesson06_prompts], clip_model, args.lesson06_seeds, judge)
     print(f"load after: {os.getloadavg()}")
 
 

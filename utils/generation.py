@@ -90,6 +90,18 @@ def make_cutouts(images, n, out_size, cut_min=0.5, generator=None):
     return (cuts + 0.03 * noise).clamp(0, 1)
 
 
+def clip_views(images, n, out_size, cut_min=0.5, generator=None):
+    """What CLIP sees of the picture each step: n cutouts, or with n = 0 the whole picture alone.
+
+    n = 0 is the control of lesson 06's 2 x 2 experiment: no crops, no flips, no noise.
+    """
+    if n == 0:
+        if images.shape[-1] != out_size:
+            images = F.interpolate(images, size=(out_size, out_size), mode="bilinear", align_corners=False)
+        return images
+    return make_cutouts(images, n, out_size, cut_min, generator)
+
+
 def clip_normalise(images):
     return (images - MEAN.to(images.device)) / STD.to(images.device)
 
@@ -203,8 +215,9 @@ def generate(prompt, steps=None, seed=0, size=None, cutouts=None, lr=None, cut_m
     defaults = FULL_DEFAULTS if get_mode() == "full" else TINY_DEFAULTS
     settings = dict(steps=steps, size=size, cutouts=cutouts, lr=lr, cut_min=cut_min)
     settings = {k: defaults[k] if v is None else v for k, v in settings.items()}
-    if settings["steps"] < 1 or settings["cutouts"] < 1:
-        raise ValueError(f"steps and cutouts must be at least 1, got {settings['steps']} and {settings['cutouts']}.")
+    if settings["steps"] < 1 or settings["cutouts"] < 0:
+        raise ValueError(f"steps must be at least 1 and cutouts at least 0 (0 shows CLIP the whole picture, "
+                         f"unaugmented), got steps={settings['steps']} and cutouts={settings['cutouts']}.")
 
     set_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -222,7 +235,7 @@ def generate(prompt, steps=None, seed=0, size=None, cutouts=None, lr=None, cut_m
     start = time.perf_counter()
     for step in tqdm(range(settings["steps"]), desc=prompt[:40], disable=not progress, leave=False):
         image = decode(vqgan, z)                                              # (1, 3, H, W)
-        cuts = make_cutouts(image, settings["cutouts"], res, settings["cut_min"], gen)
+        cuts = clip_views(image, settings["cutouts"], res, settings["cut_min"], gen)
         feats = F.normalize(clip_model.encode_image(clip_normalise(cuts)).float(), dim=-1)  # (n, E)
         dists = spherical_distance(feats[:, None], targets[None])            # (n, P)
         loss = (dists.mean(0) * weights).sum()
@@ -249,30 +262,71 @@ def save_gif(frames, path, duration_ms=80, scale=4):
     return path
 
 
-def optimise_pixels(prompt, clip_model, steps=150, size=32, lr=0.05, seed=0, progress=True):
-    """The naive approach for contrast: optimise raw pixels against CLIP (no cutouts, no decoder).
+def optimise_pixels(prompt, clip_model, steps=150, size=32, lr=0.05, seed=0, progress=True, cutouts=0,
+                    cut_min=0.7, pixel_size=1):
+    """Optimise the picture itself against CLIP, with no decoder: raw pixels, or Pixray-style pixel art.
 
-    Returns (PIL image, scores per step). It finds an adversarial pattern that CLIP scores highly.
+    pixel_size=1 optimises every pixel; pixel_size=4 optimises a (size/4) x (size/4) grid of colour
+    cells, each drawn as a 4 x 4 block (a pixel-art "drawer"). cutouts=0 (the default) shows CLIP the
+    whole picture; cutouts=n shows it n augmented crops per step, as generate() does.
+    Returns (PIL image, scores per step). Without cutouts it finds an adversarial pattern that
+    CLIP scores highly.
     """
+    if size % pixel_size:
+        raise ValueError(f"size ({size}) must be a multiple of pixel_size ({pixel_size}).")
     parsed = parse_prompts(prompt)
     set_seed(seed)
     device = next(clip_model.parameters()).device
     for p in clip_model.parameters():
         p.requires_grad_(False)
     targets, weights = text_targets(clip_model, parsed)
+    res = clip_model.visual.input_resolution
+    grid = size // pixel_size
     # Optimise unbounded logits; a sigmoid keeps the pixels in [0, 1].
-    logits = (0.1 * torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(seed))).to(device)
+    logits = (0.1 * torch.randn(1, 3, grid, grid, generator=torch.Generator().manual_seed(seed))).to(device)
     logits.requires_grad_()
+    gen = torch.Generator().manual_seed(seed + 1)   # the cutouts' own randomness
     opt = torch.optim.Adam([logits], lr=lr)
     scores = []
     for _ in tqdm(range(steps), desc="pixels", disable=not progress, leave=False):
-        feats = clip_image_features(clip_model, torch.sigmoid(logits))
+        image = draw_cells(logits, pixel_size)
+        views = clip_views(image, cutouts, res, cut_min, gen)
+        feats = F.normalize(clip_model.encode_image(clip_normalise(views)).float(), dim=-1)
         loss = (spherical_distance(feats[:, None], targets[None]).mean(0) * weights).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
         scores.append((feats @ targets[weights > 0].T).mean().item())
-    return to_pil(torch.sigmoid(logits)[0]), scores
+    return to_pil(draw_cells(logits, pixel_size).detach()[0]), scores
+
+
+def draw_cells(logits, pixel_size):
+    """Colour cells (1, 3, g, g) of unbounded logits -> a picture in [0, 1], each cell a pixel_size block."""
+    image = torch.sigmoid(logits)
+    return image if pixel_size == 1 else F.interpolate(image, scale_factor=pixel_size, mode="nearest")
+
+
+DRAWERS = ("pixels", "pixel art", "VQGAN")
+PIXEL_SETTINGS = dict(steps=200, lr=0.05)   # for the two pixel drawers (lesson 06, Part 1)
+
+
+def draw_with(drawer, prompt, clip_model, vqgan=None, cutouts=0, seed=0, size=32):
+    """One picture of `prompt`, optimised against clip_model by one of DRAWERS.
+
+    The drawers (Pixray's word for them) differ only in what the optimiser moves: every pixel
+    ("pixels"), a grid of 4 x 4-pixel colour cells ("pixel art"), or the VQGAN's latent codes
+    ("VQGAN", with generate()'s other defaults). cutouts=0 shows CLIP the whole picture each
+    step; cutouts=16 shows it 16 augmented crops. Returns a PIL image.
+    """
+    if drawer == "VQGAN":
+        if vqgan is None:
+            raise ValueError("The VQGAN drawer needs a VQGAN: pass vqgan=load_vqgan(...).")
+        return generate(prompt, seed=seed, size=size, cutouts=cutouts, clip_model=clip_model, vqgan=vqgan,
+                        progress=False, device=next(clip_model.parameters()).device)[0]
+    if drawer not in DRAWERS:
+        raise ValueError(f"Unknown drawer {drawer!r}; choose one of {', '.join(DRAWERS)}.")
+    return optimise_pixels(prompt, clip_model, size=size, seed=seed, progress=False, cutouts=cutouts,
+                           pixel_size=4 if drawer == "pixel art" else 1, **PIXEL_SETTINGS)[0]
 
 
 def steps_per_second(history):
@@ -280,5 +334,5 @@ def steps_per_second(history):
 
 
 __all__ = ["generate", "parse_prompts", "spherical_distance", "make_cutouts", "clip_score",
-           "optimise_pixels", "save_gif", "random_latent", "decode", "latent_step", "TINY_DEFAULTS", "FULL_DEFAULTS",
+           "optimise_pixels", "draw_cells", "clip_views", "draw_with", "DRAWERS", "save_gif", "random_latent", "decode", "latent_step", "TINY_DEFAULTS", "FULL_DEFAULTS",
            "steps_per_second"]

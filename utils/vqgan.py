@@ -4,7 +4,7 @@ built from taming-transformers' own VQModel, trained on 32x32 Shapes images in a
 Two sources, one loader (utils.settings picks the mode):
 - tiny: `load_vqgan("tiny")` loads the course checkpoint from the cache, training it first if missing.
 - full: `load_vqgan("imagenet-f16-16384")` (or "imagenet-f16-1024") builds taming's published ImageNet
-  f16 model from the checkpoint a learner downloaded into the cache (path in `published_path`).
+  f16 model from its checkpoint in the cache (path in `published_path`), downloaded on first use.
 
 Images in VQGAN convention live in [-1, 1]; `to_vqgan` / `from_vqgan` convert from and to [0, 1].
 """
@@ -412,7 +412,8 @@ def vqgan_name_for_mode():
 def load_vqgan(name=TINY_NAME, device=None, seed=TRAIN_SEED):
     """A taming VQModel in eval mode: "tiny" (trained on demand, cached), a published name, or a file.
 
-    A missing published checkpoint fails at once with where to get it; it is never downloaded here.
+    A missing published checkpoint is downloaded when its host is reachable; offline, it fails at once
+    with where to get it.
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
     if name == TINY_NAME:
