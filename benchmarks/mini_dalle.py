@@ -5,8 +5,7 @@
 The tiny VQGAN and CLIP come from the course cache (trained there on first use); everything the
 mini-DALL·E writes (encoded images, checkpoint) goes to a temporary cache, so the run really starts
 from scratch (use --save-cache to store the trained transformer as the course's cached one).
-Prints: encoding and training time, final text/image losses; for the CLIP re-ranked best-of-8
-(ranked by the margin over rival prompts, and by the raw cosine), a random pick and the mean over
+Prints: encoding and training time, final text/image losses; for the CLIP re-ranked best-of-8, a random pick and the mean over
 the 8: colour from the pixels and colour, shape and both from the independent judge
 (utils/judge.py), for all, seen and held-out compositions; how often the pick is worse than a
 random one; seconds per image; and the same for utils.generation.generate (lesson 06).
@@ -38,17 +37,15 @@ def report(name, result):
     print("  judged by the independent judge (utils/judge.py) and, for colour, the pixels (utils/pixels.py):")
     for label, held in (("all", None), ("seen compositions", False), ("held-out compositions", True)):
         cells = []
-        for choice in ("best", "cosine", "random", "mean"):
+        for choice in ("best", "random", "mean"):
             both, n = rate(rows, f"{choice}_judge_both", held)
             colour, _ = rate(rows, f"{choice}_judge_colour", held)
             shape, _ = rate(rows, f"{choice}_judge_shape", held)
             pixel, _ = rate(rows, f"{choice}_colour", held)
             cells.append(f"{choice}: colour {colour:.0%} (pixels {pixel:.0%}) shape {shape:.0%} both {both:.0%}")
         print(f"  {label:22s} n={n:3d} | " + " | ".join(cells))
-    for choice in ("best", "cosine"):
-        worse, n = rate(rows, f"{choice}_worse_than_random")
-        print(f"  ranked by {'margin' if choice == 'best' else 'cosine'}: the pick is wrong (colour and shape) while a "
-              f"random pick is right in {worse:.0%} of {n} cases")
+    worse, n = rate(rows, "best_worse_than_random")
+    print(f"  CLIP's pick is wrong (colour and shape) while a random pick is right in {worse:.0%} of {n} cases")
 
 
 def lesson06(prompts, clip_model, seeds, judge):

@@ -426,51 +426,13 @@ def clip_scores(clip_model, images, prompt):
     return clip_score(clip_model, images, prompt).reshape(-1)
 
 
-def rival_prompts(prompt):
-    """The class prompts that name another colour or another shape than `prompt` does.
-
-    "a small blue square on the right" -> every "a photo of a {colour} {shape}" except the blue
-    square's own. A prompt that names no colour (or no shape) only has rivals that differ in the
-    attribute it does name.
-    """
-    words = set(split_words(prompt))
-    colours = words & set(shapes.COLOUR_NAMES)
-    kinds = words & set(shapes.SHAPES)
-    return [shapes.PROMPT.format(colour=c, shape=s) for c, s in shapes.CLASSES
-            if (colours and c not in colours) or (kinds and s not in kinds)]
-
-
-@torch.no_grad()
-def rerank_scores(clip_model, images, prompt):
-    """How much more CLIP likes `prompt` than its best rival, for each image: (N,) margins and cosines.
-
-    Ranking by the raw cosine favours pictures that are close to many prompts at once: a reddish
-    blob scores well with "an orange star" although CLIP finds it closer still to the red prompts.
-    The margin asks the question re-ranking means to ask, "is this picture the prompt rather than
-    another colour or shape?" (cosine to the prompt minus the highest cosine to a rival prompt;
-    lesson 07 measures both rankings with the independent judge). Returns (margins, cosines).
-    """
-    from .generation import clip_image_features, text_targets
-
-    device = next(clip_model.parameters()).device
-    img = clip_image_features(clip_model, images.to(device))                        # (N, E)
-    rivals = rival_prompts(prompt)
-    txt, _ = text_targets(clip_model, [(t, 1.0) for t in [prompt] + rivals])        # (1 + R, E)
-    cos = (img @ txt.T).cpu()                                                       # (N, 1 + R)
-    if not rivals:
-        return cos[:, 0], cos[:, 0]
-    return cos[:, 0] - cos[:, 1:].max(dim=1).values, cos[:, 0]
-
-
 def sample_images(prompt, seed=0, n_samples=None, temperature=None, top_k=None, model=None, vqgan=None,
                   clip_model=None, device=None, progress=False, threads=1):
     """Draw n_samples pictures for a prompt, in drawing order (not sorted).
 
     None for n_samples, temperature or top_k means the default in GENERATE_DEFAULTS (to switch top-k
     off, pass top_k=model.n_codes). threads: torch CPU threads meanwhile (see torch_threads).
-    Returns {"images": (n, 3, H, W) in [0, 1], "codes": (n, h, w), "scores": (n,) re-ranking scores (see
-    rerank_scores: CLIP's margin of the prompt over its best rival prompt), "cosines": (n,) CLIP cosines
-    to the prompt, "seconds"}.
+    Returns {"images": (n, 3, H, W) in [0, 1], "codes": (n, h, w), "scores": (n,) CLIP cosines, "seconds"}.
     """
     text = text_tokens([prompt])[0]  # validates the prompt before any model is loaded
     n_samples = GENERATE_DEFAULTS["n_samples"] if n_samples is None else n_samples
@@ -491,19 +453,17 @@ def sample_images(prompt, seed=0, n_samples=None, temperature=None, top_k=None, 
     with torch_threads(threads):
         codes = model.sample(text, n_samples, temperature, top_k, gen, progress, threads=None)  # (n, G, G)
         images = decode_images(vqgan, codes)                                     # (n, 3, H, W)
-        scores, cosines = rerank_scores(clip_model, images, prompt)               # (n,), (n,)
-    return {"images": images, "codes": codes.cpu(), "scores": scores, "cosines": cosines,
-            "seconds": time.perf_counter() - start}
+        scores = clip_scores(clip_model, images, prompt)                         # (n,)
+    return {"images": images, "codes": codes.cpu(), "scores": scores, "seconds": time.perf_counter() - start}
 
 
 def generate(prompt, seed=0, n_samples=None, temperature=None, top_k=None, model=None, vqgan=None,
              clip_model=None, device=None, progress=False, threads=1):
     """Draw n_samples (default 8) pictures of `prompt` and re-rank them with CLIP.
 
-    Returns (best_image, samples): best_image is the PIL image CLIP ranks first, and samples is a
-    list of all n_samples (PIL image, score) pairs sorted best-first (samples[0][0] is best_image).
-    The score is rerank_scores' margin: CLIP's cosine to the prompt minus its highest cosine to a
-    prompt of another colour or shape (positive: CLIP prefers the prompt to every rival). Defaults (None) are the measured good settings in GENERATE_DEFAULTS; the tiny models
+    Returns (best_image, samples): best_image is the PIL image CLIP scores highest, and samples is a
+    list of all n_samples (PIL image, CLIP cosine score) pairs sorted best-first (samples[0][0] is
+    best_image). Lesson 07 compares this ranking with others, judged by utils/judge.py. Defaults (None) are the measured good settings in GENERATE_DEFAULTS; the tiny models
     are loaded (the transformer trained on first use) unless model, vqgan and clip_model are given.
     Prompts may use only the Shapes caption words (VOCAB); any other word raises a ValueError that
     lists the known words (dropping it silently could drop the colour and draw something else).
@@ -517,18 +477,6 @@ def generate(prompt, seed=0, n_samples=None, temperature=None, top_k=None, model
     return samples[0][0], samples
 
 
-@torch.no_grad()
-def clip_classes(clip_model, images):
-    """CLIP's zero-shot (colour, shape) for each image among the 24 class prompts — a second opinion on
-    shape. It is CLIP-based, so it is not independent of CLIP re-ranking."""
-    from .generation import clip_image_features, text_targets
-
-    device = next(clip_model.parameters()).device
-    txt, _ = text_targets(clip_model, [(p, 1.0) for p in shapes.prompts()])
-    img = clip_image_features(clip_model, images.to(device))
-    return [shapes.CLASSES[i] for i in (img @ txt.T).argmax(-1).tolist()]
-
-
 # ---------------------------------------------------------------- measuring it
 
 
@@ -537,18 +485,16 @@ def evaluate_prompts(compositions=None, seeds=(0,), n_samples=None, temperature=
     """How often the re-ranked best of n shows the prompt, against a random pick and the mean of all n.
 
     For each (colour, shape) and seed: draw n_samples for "a photo of a {colour} {shape}", then
-    - best: the sample re-ranking puts first (what generate() returns; rerank_scores' margin);
-    - cosine: the sample the raw CLIP cosine would put first (the ranking lesson 07 replaced);
+    - best: the CLIP re-ranked sample (what generate() returns first);
     - random: one sample picked with a seeded RNG (what you get without re-ranking);
     - mean: the share of all n samples (the expected value of a random pick).
     Two judges that never saw a CLIP read every sample: the dominant colour of its pixels
     (utils.pixels.dominant_colour) and the independent judge of utils/judge.py (colour and shape).
     Returns {"rows": [...], rates, "seconds_per_image", "seconds_per_prompt"}. Rates are named
-    "{choice}_{what}" with choice in best, cosine, random, mean and what in colour (pixels) or
-    judge_colour, judge_shape, judge_both; "best_worse_than_random" and "cosine_worse_than_random"
-    are the shares of cases where the judge finds the choice wrong (colour and shape) and the random
-    pick right. Each row keeps its samples' pixel colours ("dominant_colours"), judge verdicts
-    ("judged"), re-ranking scores ("scores") and cosines ("cosines") in drawing order.
+    "{choice}_{what}" with choice in best, random, mean and what in colour (pixels) or judge_colour,
+    judge_shape, judge_both; "best_worse_than_random" is the share of cases where the judge finds the
+    best wrong (colour and shape) and the random pick right. Each row keeps its samples' pixel colours
+    ("dominant_colours"), judge verdicts ("judged") and CLIP scores ("scores") in drawing order.
     """
     import numpy as np
     from tqdm.auto import tqdm
@@ -568,12 +514,10 @@ def evaluate_prompts(compositions=None, seeds=(0,), n_samples=None, temperature=
         n_images += len(out["images"])
         colours = [dominant_colour(im) for im in out["images"]]
         judged = judge.predict(out["images"])
-        choice = {"best": int(out["scores"].argmax()), "cosine": int(out["cosines"].argmax()),
-                  "random": int(rng.integers(len(colours)))}
+        choice = {"best": int(out["scores"].argmax()), "random": int(rng.integers(len(colours)))}
         row = {"prompt": prompt, "colour": colour, "shape": shape, "seed": seed,
                "heldout": (colour, shape) in shapes.HELDOUT, "dominant_colours": colours, "judged": judged,
-               "scores": out["scores"].tolist(), "cosines": out["cosines"].tolist(),
-               "best_image": out["images"][choice["best"]]}
+               "scores": out["scores"].tolist(), "best_image": out["images"][choice["best"]]}
         verdicts = {  # what -> one bool per sample
             "colour": [c == colour for c in colours],
             "judge_colour": [c == colour for c, _ in judged],
@@ -584,12 +528,11 @@ def evaluate_prompts(compositions=None, seeds=(0,), n_samples=None, temperature=
             for name, i in choice.items():
                 row[f"{name}_{what}"] = hits[i]
             row[f"mean_{what}"] = float(np.mean(hits))
-        for name in ("best", "cosine"):
-            row[f"{name}_worse_than_random"] = (not row[f"{name}_judge_both"]) and row["random_judge_both"]
+        row["best_worse_than_random"] = (not row["best_judge_both"]) and row["random_judge_both"]
         rows.append(row)
     summary = {"rows": rows, "seconds_per_image": seconds / max(1, n_images),
                "seconds_per_prompt": seconds / max(1, len(rows))}
     for key in rows[0]:
-        if key.startswith(("best_", "cosine_", "random_", "mean_")) and key != "best_image":
+        if key.startswith(("best_", "random_", "mean_")) and key != "best_image":
             summary[key] = float(np.mean([r[key] for r in rows]))
     return summary
