@@ -1,5 +1,6 @@
 """VQGAN+CLIP mechanics on small random models, and the full-size architectures at a small input."""
 import clip
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -75,6 +76,38 @@ def test_pixel_optimisation_raises_the_score():
     cm = small_clip()
     _, scores = generation.optimise_pixels("a red star", cm, steps=20, size=32, lr=0.1, progress=False)
     assert scores[-1] > scores[0]
+
+
+def test_clip_views_zero_is_the_whole_picture_unchanged():
+    img = torch.rand(1, 3, 32, 32)
+    assert torch.equal(generation.clip_views(img, 0, 32), img)
+    assert generation.clip_views(img, 0, 24).shape == (1, 3, 24, 24)
+    assert generation.clip_views(img, 3, 24, 0.5, torch.Generator().manual_seed(0)).shape == (3, 3, 24, 24)
+
+
+def test_pixel_art_is_made_of_flat_cells():
+    cm = small_clip()
+    image, scores = generation.optimise_pixels("a red star", cm, steps=3, size=32, progress=False, pixel_size=4,
+                                               cutouts=2)
+    cells = torch.from_numpy(np.asarray(image)).float().reshape(8, 4, 8, 4, 3)   # (row, y, col, x, RGB)
+    assert (cells.amax(dim=(1, 3)) - cells.amin(dim=(1, 3))).max() == 0   # every 4 x 4 block one colour
+    assert len(scores) == 3
+    with pytest.raises(ValueError, match="multiple of pixel_size"):
+        generation.optimise_pixels("a red star", cm, steps=1, size=30, pixel_size=4, progress=False)
+
+
+def test_the_three_drawers_and_zero_cutouts():
+    vq, cm = small_vqgan(), small_clip()
+    for drawer in generation.DRAWERS:
+        image = generation.draw_with(drawer, "a blue circle", cm, vq, cutouts=0, seed=1, size=32)
+        assert image.size == (32, 32)
+    with pytest.raises(ValueError, match="Unknown drawer"):
+        generation.draw_with("crayons", "a blue circle", cm, vq)
+    with pytest.raises(ValueError, match="needs a VQGAN"):
+        generation.draw_with("VQGAN", "a blue circle", cm, None)
+    with pytest.raises(ValueError, match="cutouts at least 0"):
+        generation.generate("a blue circle", steps=1, cutouts=-1, clip_model=cm, vqgan=vq, progress=False,
+                            device="cpu")
 
 
 def test_gif(tmp_path):
