@@ -63,8 +63,8 @@ def test_judge_reads_tiny_vqgan_reconstructions(judge):
     tiny_vqgan = vq.load_vqgan("tiny", device="cpu")   # cached (trained on first use, as in test_vqgan.py)
     data = [shapes.sample(77, i, "all", size=32) for i in range(96)]
     x = shapes.to_tensor([d[0] for d in data])
-    with torch.no_grad():
-        recon = vq.from_vqgan(tiny_vqgan(vq.to_vqgan(x))[0])
+    recon, _ = vq.reconstruct(tiny_vqgan, vq.to_vqgan(x))
+    recon = vq.from_vqgan(recon)
     acc = judge_module.judge_accuracy(judge, recon, [shapes.CLASSES[d[2]] for d in data])
     print(f"judge on 96 tiny-VQGAN reconstructions: {acc}")
     # The decoder rounds small stars' points off, so shape is harder to read after it than before

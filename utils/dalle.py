@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import shapes
-from .settings import cache_dir, get_device, save_atomic, seeded_generator, set_seed
+from .settings import cache_dir, get_device, save_atomic, seeded_generator, set_seed, torch_threads
 from .transformer import GPT
 
 # ---------------------------------------------------------------- text tokens
@@ -143,26 +143,6 @@ class MiniDalle(nn.Module):
                 code = sample_next(logits, temperature, top_k, generator)  # (n,)
                 seq = torch.cat([seq, (code + self.n_text)[:, None].to(device)], dim=1)
         return (seq[:, self.text_len:] - self.n_text).view(n_samples, self.grid, self.grid)
-
-
-class torch_threads:
-    """Run a with-block with n torch threads, then restore the old number.
-
-    Why: the mini-DALL·E's matrices are tiny (a few dozen tokens x 128), so a second thread saves
-    little, and on a busy shared CPU the threads spend their time waiting for each other: sampling
-    was measured 30x slower with 2 threads than with 1 under load (lesson 07's benchmark).
-    """
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        self.old = torch.get_num_threads()
-        if self.n:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.old)
 
 
 def check_sampling(temperature, top_k, n_codes):

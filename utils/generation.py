@@ -236,7 +236,7 @@ def generate(prompt, steps=None, seed=0, size=None, cutouts=None, lr=None, cut_m
     for step in tqdm(range(settings["steps"]), desc=prompt[:40], disable=not progress, leave=False):
         image = decode(vqgan, z)                                              # (1, 3, H, W)
         cuts = clip_views(image, settings["cutouts"], res, settings["cut_min"], gen)
-        feats = F.normalize(clip_model.encode_image(clip_normalise(cuts)).float(), dim=-1)  # (n, E)
+        feats = clip_image_features(clip_model, cuts)                        # (n, E) unit vectors
         dists = spherical_distance(feats[:, None], targets[None])            # (n, P)
         loss = (dists.mean(0) * weights).sum()
         latent_step(loss, z, opt, z_min, z_max)  # zero_grad, backward, step, clamp to the codes' range
@@ -291,7 +291,7 @@ def optimise_pixels(prompt, clip_model, steps=150, size=32, lr=0.05, seed=0, pro
     for _ in tqdm(range(steps), desc="pixels", disable=not progress, leave=False):
         image = draw_cells(logits, pixel_size)
         views = clip_views(image, cutouts, res, cut_min, gen)
-        feats = F.normalize(clip_model.encode_image(clip_normalise(views)).float(), dim=-1)
+        feats = clip_image_features(clip_model, views)
         loss = (spherical_distance(feats[:, None], targets[None]).mean(0) * weights).sum()
         opt.zero_grad()
         loss.backward()

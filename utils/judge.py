@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
 from . import shapes
-from .settings import cache_dir, save_atomic, set_seed
+from .settings import cache_dir, save_atomic, set_seed, torch_threads
 
 COLOURS = shapes.COLOUR_NAMES + ("other", "none")
 SHAPES = shapes.SHAPES + ("other", "none")
@@ -149,7 +149,7 @@ def load_judge(seed=0, device=None, progress=True):
     path = judge_path(seed)
     if not path.exists():
         t0 = time.time()
-        with torch_threads_at_most(2):
+        with torch_threads(min(2, torch.get_num_threads())):   # a third thread gains nothing on this small net
             judge, history = train_judge(seed, progress=progress)
         save_atomic({"state_dict": judge.state_dict(), "settings": SETTINGS, "history": history}, path)
         if progress:
@@ -157,20 +157,6 @@ def load_judge(seed=0, device=None, progress=True):
     judge = Judge()
     judge.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
     return judge.to(device or "cpu").eval()
-
-
-class torch_threads_at_most:
-    """Run a block with at most n torch threads (training this small net gains nothing from more)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(min(self.n, self.before))
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.before)
 
 
 def judge_accuracy(judge, images, classes):
