@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_MODE ?= tiny
 
-.PHONY: setup lab course test unit notebooks student benchmarks figures clean
+.PHONY: setup lab course test unit notebooks student colab benchmarks figures clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ test: setup
 # Student copies: every solution replaced by a "your turn" stub (committed; tests check they are current).
 student: setup
 	$(BIN)/python -m utils.student
+
+# The "Open in Colab" badge and first cell of every notebook, student copy and lesson, from the one address
+# in pyproject.toml (a test checks they are current).
+colab: setup
+	$(BIN)/python -m utils.colab
 
 unit: setup
 	$(BIN)/python -m pytest tests -p no:cacheprovider

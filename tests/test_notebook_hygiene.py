@@ -33,8 +33,9 @@ def test_name_and_lesson(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_imports_utils_first(path):
     nb = json.loads(path.read_text())
-    first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
-    assert "import utils" in "".join(first_code["source"]), "the first code cell must import utils"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "google.colab" in "".join(code[0]["source"]), "the first code cell must be the Colab setup cell"
+    assert "import utils" in "".join(code[1]["source"]), "the code cell after it must import utils"
 
 
 def test_every_lesson_has_a_notebook():

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .models import tokenize
 from .train_clip import MEAN, STD  # the normalisation clip's preprocess applies
 from .vq import nearest_code
-from .settings import get_device, get_mode, set_seed
+from .settings import cap_steps, get_device, get_mode, set_seed
 
 
 # Good settings found on the Shapes world (lesson 06 measures them); full mode uses FULL_DEFAULTS.
@@ -182,19 +182,13 @@ def to_pil(image):
 
 
 def default_models(device):
-    """The mode's CLIP and VQGAN (tiny: course-trained; full: published), cached per process."""
-    key = (get_mode(), str(device))
-    if key not in _MODELS:
-        from .models import load_clip
-        from .vqgan import load_vqgan, vqgan_name_for_mode
+    """The mode's CLIP and VQGAN (tiny: course-trained; full: published). The loaders keep one copy of each
+    per process, so these are the very models a notebook got from load_clip() and load_vqgan()."""
+    from .models import load_clip
+    from .vqgan import load_vqgan, vqgan_name_for_mode
 
-        clip_model, _ = load_clip(None, device=device)
-        vqgan = load_vqgan(vqgan_name_for_mode(), device=device)
-        _MODELS[key] = (clip_model, vqgan)
-    return _MODELS[key]
-
-
-_MODELS = {}
+    clip_model, _ = load_clip(None, device=device)
+    return clip_model, load_vqgan(vqgan_name_for_mode(), device=device)
 
 
 def generate(prompt, steps=None, seed=0, size=None, cutouts=None, lr=None, cut_min=None,
@@ -215,6 +209,7 @@ def generate(prompt, steps=None, seed=0, size=None, cutouts=None, lr=None, cut_m
     defaults = FULL_DEFAULTS if get_mode() == "full" else TINY_DEFAULTS
     settings = dict(steps=steps, size=size, cutouts=cutouts, lr=lr, cut_min=cut_min)
     settings = {k: defaults[k] if v is None else v for k, v in settings.items()}
+    settings["steps"] = cap_steps(settings["steps"])  # stand-in weights (COURSE_STANDINS=1): a smoke run
     if settings["steps"] < 1 or settings["cutouts"] < 0:
         raise ValueError(f"steps must be at least 1 and cutouts at least 0 (0 shows CLIP the whole picture, "
                          f"unaugmented), got steps={settings['steps']} and cutouts={settings['cutouts']}.")
@@ -282,6 +277,7 @@ def optimise_pixels(prompt, clip_model, steps=150, size=32, lr=0.05, seed=0, pro
     targets, weights = text_targets(clip_model, parsed)
     res = clip_model.visual.input_resolution
     grid = size // pixel_size
+    steps = cap_steps(steps)  # stand-in weights (COURSE_STANDINS=1): a smoke run
     # Optimise unbounded logits; a sigmoid keeps the pixels in [0, 1].
     logits = (0.1 * torch.randn(1, 3, grid, grid, generator=torch.Generator().manual_seed(seed))).to(device)
     logits.requires_grad_()

@@ -17,11 +17,11 @@ from pathlib import Path
 import clip
 import torch
 
-from .settings import cache_dir, get_device, get_mode, save_atomic
+from .settings import cache_dir, full_clip_name, get_device, get_mode, save_atomic
 
 TINY_RECIPE = "v4"  # bump when the training recipe changes, so stale cached checkpoints are not used
 CLIP_DOWNLOAD_ROOT = os.path.expanduser("~/.cache/clip")  # clip.load's default download folder
-FULL_DEFAULT = "ViT-B/32"
+_LOADED = {}  # (file identity, device) -> (model, preprocess): one copy of each CLIP per process
 
 
 def valid_names():
@@ -65,16 +65,35 @@ def ensure_tiny(seed=0, progress=True):
     return path
 
 
+def clip_load_quietly(path, device):
+    """clip.load(path, jit=False) without the `torch.jit.load is deprecated` warning it causes on every load
+    (clip first opens the file as a TorchScript archive, the published files' format)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
+        return clip.load(str(path), device=device, jit=False)
+
+
+def plain_state_dict(path, device):
+    """The file's state dict if it is one (course files); None for a TorchScript archive (published files,
+    whose weights are fp16 anyway, so clip.load's rounding loses nothing there)."""
+    try:
+        state = torch.load(str(path), map_location=device)
+    except RuntimeError:  # "... is a TorchScript archive": torch.load refuses those
+        return None
+    return state if isinstance(state, dict) else None
+
+
 def load_file(path, device, retrain_hint):
     """clip.load on a file, turning a corrupt or truncated checkpoint into one clear sentence."""
     try:
-        with warnings.catch_warnings():  # clip.load first probes for a TorchScript archive
-            warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated")
-            model, preprocess = clip.load(str(path), device=device, jit=False)
-            if device.type != "cuda":
-                # build_model rounds every weight to fp16 (convert_weights) and clip.load only
-                # casts back; reload the saved fp32 weights so logits match the saved model exactly.
-                model.float().load_state_dict(torch.load(str(path), map_location=device))
+        model, preprocess = clip_load_quietly(path, device)
+        if device.type != "cuda":
+            # build_model rounds every weight to fp16 (convert_weights) and clip.load only
+            # casts back; reload the saved fp32 weights so logits match the saved model exactly.
+            state = plain_state_dict(path, device)
+            if state is not None:
+                model.float().load_state_dict(state)
     except Exception as error:  # torch.load / build_model raise many types for a bad file
         hint = "it will be retrained on the next load_clip('tiny')" if retrain_hint else \
             "then save or download a valid checkpoint there"
@@ -109,43 +128,85 @@ def offline_message(name, target):
             f"load_clip('tiny').")
 
 
+def file_stamp(path):
+    """Size and modification time of a file: it changes whenever the file is rewritten."""
+    st = os.stat(path)
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def verified(target, expected_sha):
+    """True if the file at target has the published SHA-256, hashing it only once.
+
+    Hashing ViT-B/32's 338 MB takes over a second, and clip.load(name) hashes it again on every load.
+    We hash once and note the file's size and time beside it (<file>.sha256-ok); later loads only
+    compare those, and the file is loaded by path so that clip does not hash it either.
+    """
+    marker = Path(target + ".sha256-ok")
+    if not os.path.isfile(target):
+        return False
+    stamp = f"{expected_sha} {file_stamp(target)}"
+    if marker.is_file() and marker.read_text() == stamp:
+        return True
+    if not sha256_ok(target, expected_sha):
+        return False
+    marker.write_text(stamp)
+    return True
+
+
 def load_published(name, device, download_root=None):
     """clip.load(name), but offline without the checkpoint it fails at once with one sentence."""
     root = download_root or CLIP_DOWNLOAD_ROOT
     url = clip.clip._MODELS[name]
     target = os.path.join(root, os.path.basename(url))
     expected_sha = url.split("/")[-2]  # clip's URLs carry the file's SHA256
-    if not (os.path.isfile(target) and sha256_ok(target, expected_sha)) and not online():
+    if verified(target, expected_sha):
+        return clip_load_quietly(target, device)
+    if not online():
         raise RuntimeError(offline_message(name, target)) from None
     try:
-        return clip.load(name, device=device, jit=False, download_root=root)
+        loaded = clip.load(name, device=device, jit=False, download_root=root)  # downloads and checks the hash
     except OSError:  # urllib errors are OSErrors: the network dropped during the download
         raise RuntimeError(offline_message(name, target)) from None
+    verified(target, expected_sha)  # note the check for the next load
+    return loaded
 
 
-def load_clip(name=None, device=None, seed=0, progress=True):
+def load_clip(name=None, device=None, seed=0, progress=True, fresh=False):
     """(model, preprocess) for a CLIP: "tiny", "tiny-seed<N>", a published name, or a file path.
 
-    name=None picks by mode: "ViT-B/32" in full mode, "tiny" otherwise. seed picks which tiny CLIP
-    ("tiny" with seed=1 is the same as "tiny-seed1"). The model is in eval mode, fp32 off CUDA.
+    name=None picks by mode: "ViT-B/32" (or COURSE_CLIP) in full mode, "tiny" otherwise. seed picks
+    which tiny CLIP ("tiny" with seed=1 is the same as "tiny-seed1"). The model is in eval mode,
+    fp32 off CUDA. One copy per process: asking again for the same checkpoint on the same device
+    returns the same model object (memory holds one ViT-B/32, not one per helper that wants it);
+    fresh=True loads a copy of your own, e.g. to fine-tune it.
     """
     if name is None:
-        name = FULL_DEFAULT if get_mode() == "full" else "tiny"
+        name = full_clip_name() if get_mode() == "full" else "tiny"
     if not isinstance(name, (str, os.PathLike)):
         raise ValueError(f"name must be a string; choose one of {', '.join(valid_names())}.")
     device = torch.device(device) if device is not None else get_device()
     name = os.fspath(name)
     seed_of_tiny = tiny_seed(name, seed)
     if seed_of_tiny is not None:
-        model, preprocess = load_file(ensure_tiny(seed_of_tiny, progress), device, retrain_hint=True)
+        path, retrain_hint = ensure_tiny(seed_of_tiny, progress), True
     elif name in clip.available_models():
-        model, preprocess = load_published(name, device)
+        path, retrain_hint = None, False
     elif os.path.isfile(name):
-        model, preprocess = load_file(name, device, retrain_hint=False)
+        path, retrain_hint = Path(name), False
     else:
         raise ValueError(f"Unknown CLIP {name!r}; choose one of {', '.join(valid_names())}.")
+    key = (name if path is None else f"{path.resolve()} {file_stamp(path)}", str(device))
+    if key in _LOADED and not fresh:
+        model, preprocess = _LOADED[key]
+        return model.eval(), preprocess
+    if path is None:
+        model, preprocess = load_published(name, device)
+    else:
+        model, preprocess = load_file(path, device, retrain_hint)
     if device.type != "cuda":
         model.float()  # clip.load keeps fp16 weights on any non-"cpu" device, e.g. MPS
+    if not fresh:
+        _LOADED[key] = (model, preprocess)
     return model.eval(), preprocess
 
 

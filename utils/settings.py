@@ -43,6 +43,49 @@ def is_full():
     return get_mode() == "full"
 
 
+# What full mode loads: the published checkpoints by default. COURSE_CLIP / COURSE_VQGAN name another
+# model or a checkpoint file instead (your own fine-tuned CLIP, a taming run of your own, or the
+# random-weight stand-ins that the tests put there: tests/test_full_mode.py).
+FULL_CLIP = "ViT-B/32"
+FULL_VQGAN = "imagenet-f16-16384"
+
+
+def full_clip_name():
+    """The CLIP of full mode: COURSE_CLIP (a published name or a checkpoint file) or ViT-B/32."""
+    return os.environ.get("COURSE_CLIP", "").strip() or FULL_CLIP
+
+
+def full_vqgan_name():
+    """The VQGAN of full mode: COURSE_VQGAN (a published name or a checkpoint file) or the ImageNet f16-16384."""
+    return os.environ.get("COURSE_VQGAN", "").strip() or FULL_VQGAN
+
+
+def standins():
+    """True when COURSE_STANDINS=1: the full-mode checkpoints are random-weight stand-ins (CI has no download).
+
+    The notebooks then run every full-mode code path at STANDIN_STEPS optimisation steps and skip
+    the assertions about what a trained model gets right, printing that they did.
+    """
+    return os.environ.get("COURSE_STANDINS", "").strip() not in ("", "0")
+
+
+STANDIN_STEPS = 1
+
+
+def cap_steps(steps):
+    """steps, or STANDIN_STEPS when running on stand-ins (a smoke run of the code path, not of the result)."""
+    return min(steps, STANDIN_STEPS) if standins() else steps
+
+
+def accuracy_asserts():
+    """Whether a notebook should assert what a trained model does: not on random-weight stand-ins."""
+    if standins():
+        print("Stand-in weights (COURSE_STANDINS=1): this cell's accuracy assertions are skipped; "
+              "the numbers above are those of random weights.")
+        return False
+    return True
+
+
 def cache_dir(*parts):
     """A git-ignored folder for checkpoints and embeddings (COURSE_CACHE overrides the place)."""
     root = Path(os.environ.get("COURSE_CACHE", REPO_ROOT / ".cache"))

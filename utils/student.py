@@ -96,9 +96,20 @@ def solutions(nb):
     return found
 
 
+# The "Open in Colab" badge (utils/colab.py) of a student copy opens the student copy.
+COLAB_INSTRUCTOR, COLAB_STUDENT = "/blob/main/notebooks/", "/blob/main/student/"
+
+
+def _retarget_badge(nb, old, new):
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown" and "colab.research.google.com/github/" in "".join(cell["source"]):
+            cell["source"] = [line.replace(old, new) if "Open In Colab" in line else line for line in cell["source"]]
+
+
 def student_copy(nb):
-    """A copy of the notebook with every solution replaced by a stub."""
+    """A copy of the notebook with every solution replaced by a stub (and its Colab badge opening the copy)."""
     nb = json.loads(json.dumps(nb))
+    _retarget_badge(nb, COLAB_INSTRUCTOR, COLAB_STUDENT)
     for k, cell in enumerate(nb["cells"]):
         lines = _lines(cell)
         blocks = _blocks(lines)
@@ -120,6 +131,7 @@ def stub_cells(nb):
 def restore(student, blocks):
     """Put solution blocks back into a student copy, in order (inverse of student_copy)."""
     nb = json.loads(json.dumps(student))
+    _retarget_badge(nb, COLAB_STUDENT, COLAB_INSTRUCTOR)
     blocks = list(blocks)
     for cell in nb["cells"]:
         lines, out, i = _lines(cell), [], 0

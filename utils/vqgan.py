@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import shapes, vq
-from .settings import cache_dir, get_device, get_mode, save_atomic, seeded_generator, set_seed
+from .settings import cache_dir, full_vqgan_name, get_device, get_mode, save_atomic, seeded_generator, set_seed
 
 # No LPIPS: taming's VQLPIPSWithDiscriminator downloads VGG weights when it is built. The course
 # writes its own losses in `train_vqgan`, so the model carries this empty placeholder instead.
@@ -332,11 +332,62 @@ def check_keys(model, state_dict, path):
                            f"{missing[:3]} and {len(unexpected)} unexpected keys {unexpected[:3]}.")
 
 
+def config_from_yaml(path):
+    """{"ddconfig", "n_embed", "embed_dim"} from a taming run's model.yaml (model.params of the file)."""
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.to_container(OmegaConf.load(path)).get("model", {}).get("params", {})
+    return {"ddconfig": params["ddconfig"], "n_embed": params["n_embed"], "embed_dim": params["embed_dim"]}
+
+
+def infer_config(state_dict, path="the checkpoint"):
+    """Read a VQModel's config off its weights' shapes, for checkpoints saved without one.
+
+    Every number taming's Encoder/Decoder take shows in a weight: channels in conv_in, the levels and
+    their widths in down.<i>, res blocks per level, where attention sits, the codebook's size. Only
+    `resolution` does not (the convolutions work at any size): we take 16 x the downsampling factor,
+    which puts attention at the same levels as the weights do.
+    """
+    def shape(key):
+        if key not in state_dict:
+            raise RuntimeError(
+                f"{path} holds no config and is not a taming VQModel state dict (no {key!r}); save it as "
+                "{'state_dict': ..., 'config': {'ddconfig': ..., 'n_embed': ..., 'embed_dim': ...}} "
+                "or put taming's model.yaml beside it.")
+        return tuple(state_dict[key].shape)
+
+    ch, in_channels = shape("encoder.conv_in.weight")[:2]
+    n_embed, embed_dim = shape("quantize.embedding.weight")
+    z_channels = shape("quant_conv.weight")[1]
+    levels = sorted({int(k.split(".")[2]) for k in state_dict if k.startswith("encoder.down.")})
+    ch_mult = [shape(f"encoder.down.{i}.block.0.conv1.weight")[0] // ch for i in levels]
+    num_res_blocks = len({k.split(".")[4] for k in state_dict if k.startswith("encoder.down.0.block.")})
+    resolution = 16 * 2 ** (len(levels) - 1)
+    attn_resolutions = [resolution // 2 ** i for i in levels if f"encoder.down.{i}.attn.0.q.weight" in state_dict]
+    double_z = shape("encoder.conv_out.weight")[0] == 2 * z_channels
+    return {"ddconfig": {"double_z": double_z, "z_channels": z_channels, "resolution": resolution,
+                         "in_channels": in_channels, "out_ch": shape("decoder.conv_out.weight")[0], "ch": ch,
+                         "ch_mult": ch_mult, "num_res_blocks": num_res_blocks,
+                         "attn_resolutions": attn_resolutions, "dropout": 0.0},
+            "n_embed": n_embed, "embed_dim": embed_dim}
+
+
+def checkpoint_config(ckpt, path):
+    """The config saved in the file, else taming's model.yaml beside it (a run's configs/ folder or the
+    same folder), else the one the weights' shapes say."""
+    if ckpt.get("config"):
+        return ckpt["config"]
+    folder = Path(path).resolve().parent
+    for yaml in (folder / "model.yaml", folder.parent / "configs" / "model.yaml", folder / "configs" / "model.yaml"):
+        if yaml.is_file():
+            return config_from_yaml(yaml)
+    return infer_config(ckpt["state_dict"], path)
+
+
 def load_checkpoint_file(path, trusted=False):
-    """A VQModel from {"state_dict", "config"?} via taming's ckpt_path (no config: tiny config)."""
+    """A VQModel from {"state_dict", "config"?} via taming's ckpt_path (config: see checkpoint_config)."""
     ckpt = read_checkpoint(path, trusted)
-    config = ckpt.get("config") or TINY_CONFIG
-    model = build_vqgan(config, ckpt_path=path)
+    model = build_vqgan(checkpoint_config(ckpt, path), ckpt_path=path)
     check_keys(model, ckpt["state_dict"], path)
     return model
 
@@ -405,19 +456,54 @@ def tiny_path():
 
 
 def vqgan_name_for_mode():
-    """The VQGAN the current COURSE_MODE asks for: "tiny", or the published ImageNet f16 16384."""
-    return TINY_NAME if get_mode() == "tiny" else "imagenet-f16-16384"
+    """The VQGAN the current COURSE_MODE asks for: "tiny", or the published ImageNet f16 16384 (or COURSE_VQGAN)."""
+    return TINY_NAME if get_mode() == "tiny" else full_vqgan_name()
 
 
-def load_vqgan(name=TINY_NAME, device=None, seed=TRAIN_SEED):
+_LOADED = {}  # (name or file identity, device) -> model: one copy of each VQGAN per process
+
+
+def load_vqgan(name=TINY_NAME, device=None, seed=TRAIN_SEED, fresh=False):
     """A taming VQModel in eval mode: "tiny" (trained on demand, cached), a published name, or a file.
 
     A missing published checkpoint is downloaded when its host is reachable; offline, it fails at once
-    with where to get it.
+    with where to get it. One copy per process: the same name (or unchanged file) on the same device
+    returns the same model object; fresh=True loads a copy of your own, e.g. to fine-tune it.
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
+    key = loaded_key(name, seed, device)
+    if key in _LOADED and not fresh:
+        return _LOADED[key].eval()
+    model = load_vqgan_uncached(name, device, seed)
+    key = loaded_key(name, seed, device)
+    if key is not None and not fresh:
+        _LOADED[key] = model
+    return model
+
+
+def tiny_seed_path(seed):
+    return tiny_path() if seed == TRAIN_SEED else cache_dir("vqgan") / f"{Path(TINY_FILE).stem}-seed{seed}.pt"
+
+
+def loaded_key(name, seed, device):
+    """Which file a name loads, as it is now (path, size, time), and the device; None if there is no file yet."""
     if name == TINY_NAME:
-        path = tiny_path() if seed == TRAIN_SEED else cache_dir("vqgan") / f"{Path(TINY_FILE).stem}-seed{seed}.pt"
+        path = tiny_seed_path(seed)
+    elif name in PUBLISHED:
+        path = published_path(name)
+    elif isinstance(name, (str, Path)):
+        path = Path(name)
+    else:
+        return None
+    if not path.is_file():
+        return None
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, str(device))
+
+
+def load_vqgan_uncached(name, device, seed):
+    if name == TINY_NAME:
+        path = tiny_seed_path(seed)
         if not path.exists():
             t0 = time.time()
             model, history = train_vqgan(seed=seed, device=device)
