@@ -70,6 +70,43 @@ def standin_settings(folder):
             "COURSE_STANDINS": "1"}
 
 
+PEAK_MEMORY_CELL = """import resource, torch
+print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0)"""
+
+
+def execute_notebook(path, env, timeout=1800):
+    """Run a notebook top to bottom in a fresh kernel with `env` added to the environment.
+
+    Returns {"seconds", "peak_ram_mb" (the kernel's largest resident size), "peak_gpu_mb" (0 without
+    CUDA)}; a cell that raises fails the run with nbclient's CellExecutionError.
+    """
+    import os
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_CELL))
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    try:
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+        seconds = time.perf_counter() - start
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs).split()
+    ram, gpu = float(text[text.index("PEAK") + 1]), float(text[text.index("PEAK") + 2])
+    return {"seconds": seconds, "peak_ram_mb": ram, "peak_gpu_mb": gpu, "notebook": nb}
+
+
 if __name__ == "__main__":
     import utils  # noqa: F401  (the compatibility shims, before clip and taming are imported)
 
