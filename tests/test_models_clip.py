@@ -128,3 +128,40 @@ def test_default_name_follows_the_mode(monkeypatch, tmp_path):
         models.load_clip(device="cpu")
     monkeypatch.setenv("COURSE_MODE", "tiny")
     assert settings.get_mode() == "tiny"
+
+
+def test_one_copy_per_checkpoint_and_device(micro_path):
+    path = str(micro_path[0])
+    first, _ = models.load_clip(path, device="cpu")
+    assert models.load_clip(path, device="cpu")[0] is first
+    assert models.load_clip(path, device="cpu", fresh=True)[0] is not first
+
+
+def test_loading_shows_no_jit_deprecation_warning(micro_path):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        models.load_clip(str(micro_path[0]), device="cpu", fresh=True)
+    assert not [w for w in caught if "jit" in str(w.message).lower()], [str(w.message) for w in caught]
+
+
+def test_published_file_is_hashed_once(tmp_path, monkeypatch):
+    """The SHA-256 of a published file is checked on its first load and remembered beside it."""
+    import hashlib
+
+    target = tmp_path / "model.pt"
+    target.write_bytes(b"weights")
+    sha = hashlib.sha256(b"weights").hexdigest()
+    assert models.verified(str(target), sha)
+    assert (tmp_path / "model.pt.sha256-ok").is_file()
+
+    def no_hashing(*args):
+        raise AssertionError("hashed a second time")
+
+    monkeypatch.setattr(models, "sha256_ok", no_hashing)
+    assert models.verified(str(target), sha)  # remembered: no second hash
+    monkeypatch.undo()
+    target.write_bytes(b"changed!")  # a new file (size and time differ): hashed again, and refused
+    assert not models.verified(str(target), sha)
+    assert not models.verified(str(tmp_path / "absent.pt"), sha)

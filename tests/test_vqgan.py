@@ -170,3 +170,59 @@ def test_published_checkpoint_is_downloaded_when_online(cache, monkeypatch):
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(loaded(x)[0], model(x)[0], rtol=0, atol=0)
+
+
+def test_config_is_read_off_the_weights():
+    """A checkpoint without a config (a learner's taming run, a bare state dict) gets the config its
+    weights' shapes say, not the tiny one; the published f16 layout included."""
+    inferred = vqgan.infer_config(tiny_random().state_dict())
+    tiny = dict(vqgan.TINY_CONFIG["ddconfig"])
+    assert {k: v for k, v in inferred["ddconfig"].items() if k != "resolution"} == \
+        {k: v for k, v in tiny.items() if k != "resolution"}
+    assert (inferred["n_embed"], inferred["embed_dim"]) == (256, 32)
+
+
+@pytest.mark.slow
+def test_published_f16_config_is_read_off_its_weights(tmp_path):
+    config = vqgan.PUBLISHED["imagenet-f16-1024"]["config"]
+    torch.manual_seed(0)
+    model = vqgan.build_vqgan(config)
+    assert vqgan.infer_config(model.state_dict()) == config
+    bare = tmp_path / "last.ckpt"
+    torch.save({"state_dict": model.state_dict()}, bare)  # no config key, as taming's training writes it
+    assert vqgan.load_vqgan(str(bare), device="cpu").quantize.n_e == 1024
+
+
+def test_model_yaml_beside_the_checkpoint_is_used(tmp_path):
+    """taming's training writes configs/model.yaml next to checkpoints/last.ckpt: read it."""
+    from omegaconf import OmegaConf
+
+    model = tiny_random()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "configs").mkdir()
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": model.state_dict()}, ckpt)
+    params = copy.deepcopy(vqgan.TINY_CONFIG)
+    OmegaConf.save({"model": {"target": "taming.models.vqgan.VQModel", "params": params}},
+                   tmp_path / "configs" / "model.yaml")
+    assert vqgan.checkpoint_config(torch.load(ckpt), ckpt) == vqgan.TINY_CONFIG
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(vqgan.load_vqgan(str(ckpt), device="cpu")(x)[0], model(x)[0])
+
+
+def test_a_state_dict_that_is_not_a_vqgan_says_what_to_give(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}}, path)
+    with pytest.raises(RuntimeError, match="holds no config and is not a taming VQModel.*model.yaml"):
+        vqgan.load_vqgan(str(path))
+
+
+def test_one_copy_per_file_and_device(tmp_path):
+    path = vqgan.save_vqgan(tiny_random(), tmp_path / "m.pt")
+    first = vqgan.load_vqgan(str(path), device="cpu")
+    assert vqgan.load_vqgan(str(path), device="cpu") is first
+    assert vqgan.load_vqgan(str(path), device="cpu", fresh=True) is not first
+    time.sleep(0.01)
+    vqgan.save_vqgan(tiny_random(seed=1), path)  # rewritten: the next load reads the new weights
+    assert vqgan.load_vqgan(str(path), device="cpu") is not first

@@ -65,13 +65,13 @@ def ensure_tiny(seed=0, progress=True):
     return path
 
 
-def clip_load_quietly(path, device):
-    """clip.load(path, jit=False) without the `torch.jit.load is deprecated` warning it causes on every load
+def clip_load_quietly(name_or_path, device, **kwargs):
+    """clip.load(..., jit=False) without the `torch.jit.load is deprecated` warning it causes on every load
     (clip first opens the file as a TorchScript archive, the published files' format)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated")
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
-        return clip.load(str(path), device=device, jit=False)
+        return clip.load(str(name_or_path), device=device, jit=False, **kwargs)
 
 
 def plain_state_dict(path, device):
@@ -164,7 +164,7 @@ def load_published(name, device, download_root=None):
     if not online():
         raise RuntimeError(offline_message(name, target)) from None
     try:
-        loaded = clip.load(name, device=device, jit=False, download_root=root)  # downloads and checks the hash
+        loaded = clip_load_quietly(name, device, download_root=root)  # downloads and checks the hash
     except OSError:  # urllib errors are OSErrors: the network dropped during the download
         raise RuntimeError(offline_message(name, target)) from None
     verified(target, expected_sha)  # note the check for the next load

@@ -359,11 +359,13 @@ def infer_config(state_dict, path="the checkpoint"):
     ch, in_channels = shape("encoder.conv_in.weight")[:2]
     n_embed, embed_dim = shape("quantize.embedding.weight")
     z_channels = shape("quant_conv.weight")[1]
-    levels = sorted({int(k.split(".")[2]) for k in state_dict if k.startswith("encoder.down.")})
-    ch_mult = [shape(f"encoder.down.{i}.block.0.conv1.weight")[0] // ch for i in levels]
-    num_res_blocks = len({k.split(".")[4] for k in state_dict if k.startswith("encoder.down.0.block.")})
+    # The decoder shows every level's width: it has num_res_blocks + 1 blocks per level (the encoder
+    # may have none, as the tiny VQGAN does).
+    levels = sorted({int(k.split(".")[2]) for k in state_dict if k.startswith("decoder.up.")})
+    ch_mult = [shape(f"decoder.up.{i}.block.0.conv1.weight")[0] // ch for i in levels]
+    num_res_blocks = len({k.split(".")[4] for k in state_dict if k.startswith("decoder.up.0.block.")}) - 1
     resolution = 16 * 2 ** (len(levels) - 1)
-    attn_resolutions = [resolution // 2 ** i for i in levels if f"encoder.down.{i}.attn.0.q.weight" in state_dict]
+    attn_resolutions = [resolution // 2 ** i for i in levels if f"decoder.up.{i}.attn.0.q.weight" in state_dict]
     double_z = shape("encoder.conv_out.weight")[0] == 2 * z_channels
     return {"ddconfig": {"double_z": double_z, "z_channels": z_channels, "resolution": resolution,
                          "in_channels": in_channels, "out_ch": shape("decoder.conv_out.weight")[0], "ch": ch,

@@ -1,0 +1,100 @@
+"""Full mode's cost, measured on this machine and estimated for a Colab GPU.
+
+1. One VQGAN+CLIP step at full size (256 px, the f16 VQGAN, ViT-B/32, 32 cutouts: generation's
+   FULL_DEFAULTS), timed part by part on this machine, and its floating-point operations counted
+   with torch's FlopCounterMode. Without the published files it uses the random-weight stand-ins
+   (same architectures, so the same time and FLOPs).
+2. A Colab estimate: FLOPs / (peak throughput x utilisation) on an NVIDIA T4, Colab's usual free GPU.
+   The T4's peaks are NVIDIA's datasheet figures (8.1 TFLOPS fp32, 65 TFLOPS fp16 with tensor cores).
+   On CUDA, clip.load keeps CLIP in fp16 and the VQGAN stays fp32. The utilisation (35 %) is our
+   assumption for small batches, not a measurement; a run on a real GPU replaces the estimate.
+3. --notebooks: runs notebooks 03-06 in full mode (on stand-ins unless --real) and prints minutes and
+   the kernel's peak memory.
+
+    .venv/bin/python benchmarks/full_mode.py [--notebooks] [--real]
+"""
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import utils  # noqa: F401  (shims)
+from utils import generation
+from utils.models import load_clip
+from utils.settings import cache_dir, get_device
+from utils.standins import execute_notebook, standin_settings
+from utils.vqgan import load_vqgan, vqgan_name_for_mode
+
+ROOT = Path(__file__).resolve().parent.parent
+T4_FP32, T4_FP16 = 8.1e12, 65e12   # NVIDIA T4 datasheet peaks
+UTILISATION = 0.35                 # assumed share of the peak a batch of 32 cutouts reaches
+
+
+def step_parts(clip_model, vqgan, settings, repeats=2):
+    """Seconds of decode, CLIP forward and backward of one step, and the FLOPs of each (forward+backward)."""
+    gen = torch.Generator().manual_seed(0)
+    device = next(clip_model.parameters()).device
+    for p in [*clip_model.parameters(), *vqgan.parameters()]:
+        p.requires_grad_(False)
+    targets, weights = generation.text_targets(clip_model, [("a lighthouse at sunset", 1.0)])
+    z = generation.random_latent(vqgan, settings["size"], gen).to(device).requires_grad_()
+    res = clip_model.visual.input_resolution
+    times = {"decode": [], "CLIP": [], "backward": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        image = generation.decode(vqgan, z)
+        t1 = time.perf_counter()
+        cuts = generation.clip_views(image, settings["cutouts"], res, settings["cut_min"], gen)
+        feats = generation.clip_image_features(clip_model, cuts)
+        loss = (generation.spherical_distance(feats[:, None], targets[None]).mean(0) * weights).sum()
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        z.grad = None
+        for k, value in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
+            times[k].append(value)
+    seconds = {k: min(v) for k, v in times.items()}   # the faster of the runs: the first one warms up
+    with FlopCounterMode(display=False) as counter:
+        image = generation.decode(vqgan, z)
+    decode_flops = counter.get_total_flops() * 3           # backward through the decoder: about twice the forward
+    with FlopCounterMode(display=False) as counter:
+        cuts = generation.clip_views(image.detach(), settings["cutouts"], res, settings["cut_min"], gen)
+        generation.clip_image_features(clip_model, cuts)
+    clip_flops = counter.get_total_flops() * 3
+    return seconds, decode_flops, clip_flops
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--notebooks", action="store_true", help="also run notebooks 03-06 in full mode")
+    parser.add_argument("--real", action="store_true", help="use the published checkpoints (download) instead of stand-ins")
+    args = parser.parse_args()
+    import os
+
+    env = {"COURSE_MODE": "full"} if args.real else standin_settings(cache_dir("standins"))
+    os.environ.update(env)
+    device = get_device()
+    clip_model, _ = load_clip(device=device)
+    vqgan = load_vqgan(vqgan_name_for_mode(), device=device)
+    settings = dict(generation.FULL_DEFAULTS)
+    seconds, decode_flops, clip_flops = step_parts(clip_model, vqgan, settings)
+    kind = "published" if args.real else "stand-in"
+    print(f"one full-size VQGAN+CLIP step ({kind} weights, {device}, {torch.get_num_threads()} threads, "
+          f"{settings['size']} px, {settings['cutouts']} cutouts):")
+    print("  " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()) + f" = {sum(seconds.values()):.1f} s")
+    print(f"  FLOPs per step (forward + backward): VQGAN decoder {decode_flops / 1e9:.0f} G, CLIP {clip_flops / 1e9:.0f} G")
+    t4 = decode_flops / (T4_FP32 * UTILISATION) + clip_flops / (T4_FP16 * UTILISATION)
+    print(f"  estimate on a Colab T4 at {UTILISATION:.0%} of peak: {t4:.2f} s per step, "
+          f"{settings['steps'] * t4 / 60:.1f} min per {settings['steps']}-step picture")
+    if args.notebooks:
+        for name in ("03_zero_shot_classification", "04_text_image_retrieval",
+                     "05_vector_quantization_vqgan", "06_vqgan_clip_generation"):
+            run = execute_notebook(ROOT / "notebooks" / f"{name}.ipynb", env)
+            print(f"{name}: {run['seconds'] / 60:.1f} min, peak RAM {run['peak_ram_mb'] / 1024:.1f} GB, "
+                  f"peak GPU memory {run['peak_gpu_mb'] / 1024:.1f} GB ({kind} weights)")
+
+
+if __name__ == "__main__":
+    main()
