@@ -268,7 +268,7 @@ def train_tiny_clip(seed=0, progress=True, config=None, split="world", **setting
 def class_text_features(model, template=shapes.PROMPT):
     """Normalised text embeddings of the 24 class prompts, in shapes.CLASSES order: (24, D)."""
     tokens = clip.tokenize(shapes.prompts(template), context_length=model.context_length, truncate=True)
-    features = model.encode_text(tokens)
+    features = model.encode_text(tokens.to(next(model.parameters()).device))  # clip.tokenize gives CPU ids
     return features / features.norm(dim=-1, keepdim=True)
 
 

@@ -120,7 +120,9 @@ def restart_dead_codes(codebook, z_flat, counts, generator=None):
     dead = (counts == 0).nonzero().flatten()
     if len(dead) == 0:
         return 0
-    pick = torch.randint(len(z_flat), (len(dead),), generator=generator, device=z_flat.device)
+    # Drawn where the generator lives, then moved: CUDA refuses a CPU generator (train_vqgan's) for a GPU draw.
+    device = z_flat.device if generator is None else generator.device
+    pick = torch.randint(len(z_flat), (len(dead),), generator=generator, device=device).to(z_flat.device)
     codebook[dead] = z_flat[pick].to(codebook.dtype)
     return len(dead)
 

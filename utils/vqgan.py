@@ -112,17 +112,25 @@ def build_vqgan(config=None, ckpt_path=None):
 
 
 def reconstruct(model, x):
-    """Encode, quantise and decode x in [-1, 1]; returns (reconstruction, (B, h, w) code indices)."""
-    quant, _, (_, _, indices) = model.encode(x)
+    """Encode, quantise and decode x in [-1, 1]; returns (reconstruction, (B, h, w) code indices).
+
+    x may live on another device than the model (CPU images, a model on the GPU): it is moved to the
+    model's device, and both results come back on x's device.
+    """
+    quant, _, (_, _, indices) = model.encode(x.to(model_device(model)))
     b, _, h, w = quant.shape
-    return model.decode(quant), indices.reshape(b, h, w)
+    return model.decode(quant).to(x.device), indices.reshape(b, h, w).to(x.device)
 
 
 def decode_codes(model, indices):
-    """(B, h, w) code indices -> images in [-1, 1]."""
+    """(B, h, w) code indices -> images in [-1, 1], on the indices' device (computed on the model's)."""
     b, h, w = indices.shape
-    quant = model.quantize.get_codebook_entry(indices.reshape(-1), (b, h, w, model.quantize.e_dim))
-    return model.decode(quant)
+    quant = model.quantize.get_codebook_entry(indices.reshape(-1).to(model_device(model)), (b, h, w, model.quantize.e_dim))
+    return model.decode(quant).to(indices.device)
+
+
+def model_device(model):
+    return next(model.parameters()).device
 
 
 # ---------------------------------------------------------------- evaluation

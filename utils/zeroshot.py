@@ -68,7 +68,8 @@ def zero_shot_head(class_weights, scale=1.0):
     if class_weights.ndim != 2:
         raise ValueError(f"class_weights has shape {tuple(class_weights.shape)}; pass (C, D).")
     C, D = class_weights.shape
-    head = nn.Linear(D, C, bias=False, dtype=class_weights.dtype)  # float64 weights stay float64
+    # float64 weights stay float64; the head lives where the weights are (nn.Linear alone builds it on the CPU)
+    head = nn.Linear(D, C, bias=False, dtype=class_weights.dtype, device=class_weights.device)
     with torch.no_grad():
         head.weight.copy_(class_weights * scale)
     return head.requires_grad_(False)
@@ -80,7 +81,17 @@ def predict_proba(head, image_features):
     computed in the head's dtype (float32 for heads built from CLIP's embeddings)."""
     if image_features.ndim != 2 or image_features.shape[1] != head.in_features:
         raise ValueError(f"image_features has shape {tuple(image_features.shape)}; the head expects (N, {head.in_features}).")
-    return head(F.normalize(image_features.to(head.weight.dtype), dim=-1)).softmax(dim=-1)
+    return linear_on(head, F.normalize(image_features.to(head.weight.dtype), dim=-1)).softmax(dim=-1)
+
+
+def linear_on(layer, x):
+    """layer(x) computed where x is, with a copy of the layer's weights if they live elsewhere.
+
+    A head or probe made from CPU vectors (embed_texts and embed_images return CPU tensors) then also takes
+    features straight from a model on the GPU, and the result stays on the features' device.
+    """
+    bias = None if layer.bias is None else layer.bias.to(x.device)
+    return F.linear(x, layer.weight.to(x.device), bias)
 
 
 # ---------------------------------------------------------------- few-shot linear probe
@@ -122,7 +133,8 @@ def fit_linear_probe(features, labels, num_classes, l2=1e-3, max_iter=200):
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(f"labels must lie in 0..{num_classes - 1}.")
     x = F.normalize(features.float(), dim=-1)
-    probe = nn.Linear(x.shape[1], num_classes)
+    labels = labels.to(x.device)
+    probe = nn.Linear(x.shape[1], num_classes, device=x.device)  # fitted where the features are (a GPU too)
     nn.init.zeros_(probe.weight)
     nn.init.zeros_(probe.bias)
     opt = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=max_iter, history_size=20,
@@ -142,7 +154,7 @@ def fit_linear_probe(features, labels, num_classes, l2=1e-3, max_iter=200):
 @torch.no_grad()
 def probe_predict(probe, features):
     """Predicted class (N,) of a linear probe on (N, D) features (normalised as in training)."""
-    return probe(F.normalize(torch.as_tensor(features).float(), dim=-1)).argmax(dim=-1)
+    return linear_on(probe, F.normalize(torch.as_tensor(features).float(), dim=-1)).argmax(dim=-1)
 
 
 # ---------------------------------------------------------------- scores
