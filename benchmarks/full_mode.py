@@ -88,6 +88,11 @@ def main():
     t4 = decode_flops / (T4_FP32 * UTILISATION) + clip_flops / (T4_FP16 * UTILISATION)
     print(f"  estimate on a Colab T4 at {UTILISATION:.0%} of peak: {t4:.2f} s per step, "
           f"{settings['steps'] * t4 / 60:.1f} min per {settings['steps']}-step picture")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        clip_model.encode_image(torch.zeros(8, 3, 224, 224, device=device, dtype=clip_model.dtype))
+    per_image = counter.get_total_flops() / 8
+    print(f"CLIP image embedding: {per_image / 1e9:.1f} GFLOPs per 224 px image; estimate on a T4 (fp16, "
+          f"{UTILISATION:.0%} of peak): {T4_FP16 * UTILISATION / per_image:.0f} images/s before preprocessing")
     if args.notebooks:
         for name in ("03_zero_shot_classification", "04_text_image_retrieval",
                      "05_vector_quantization_vqgan", "06_vqgan_clip_generation"):
