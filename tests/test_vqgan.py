@@ -226,3 +226,18 @@ def test_one_copy_per_file_and_device(tmp_path):
     time.sleep(0.01)
     vqgan.save_vqgan(tiny_random(seed=1), path)  # rewritten: the next load reads the new weights
     assert vqgan.load_vqgan(str(path), device="cpu") is not first
+
+
+def test_lightning_style_checkpoint_needs_trusted(tmp_path):
+    """taming's own last.ckpt pickles Lightning objects: safe loading refuses with what to do; trusted=True loads."""
+    import argparse
+
+    model = tiny_random()
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": argparse.Namespace(lr=1e-4)}, path)
+    with pytest.raises(RuntimeError, match=r"pickled Python objects.*trusted=True"):
+        vqgan.load_vqgan(str(path), device="cpu")
+    loaded = vqgan.load_vqgan(str(path), device="cpu", trusted=True)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x)[0], model(x)[0], rtol=0, atol=0)

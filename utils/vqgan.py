@@ -319,6 +319,11 @@ def read_checkpoint(path, trusted=False):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=not trusted)
     except Exception as err:
+        if not trusted and "Weights only load failed" in str(err):
+            raise RuntimeError(
+                f"Checkpoint {path} holds pickled Python objects besides the weights (a PyTorch Lightning "
+                "checkpoint, like taming's last.ckpt), which safe loading refuses; if you trust the file, "
+                "load it with load_vqgan(path, trusted=True).") from None
         raise RuntimeError(
             f"Checkpoint {path} could not be read ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
             "it is truncated or corrupt, so delete it and load again (the tiny VQGAN is retrained on demand, "
@@ -397,7 +402,11 @@ def checkpoint_config(ckpt, path):
 def load_checkpoint_file(path, trusted=False):
     """A VQModel from {"state_dict", "config"?} via taming's ckpt_path (config: see checkpoint_config)."""
     ckpt = read_checkpoint(path, trusted)
-    model = build_vqgan(checkpoint_config(ckpt, path), ckpt_path=path)
+    if trusted:  # taming's ckpt_path loader would unpickle the file again, safely, and refuse it
+        model = build_vqgan(checkpoint_config(ckpt, path))
+        model.load_state_dict({k: v for k, v in ckpt["state_dict"].items() if not k.startswith("loss.")}, strict=False)
+    else:
+        model = build_vqgan(checkpoint_config(ckpt, path), ckpt_path=path)
     check_keys(model, ckpt["state_dict"], path)
     return model
 
@@ -473,18 +482,20 @@ def vqgan_name_for_mode():
 _LOADED = {}  # (name or file identity, device) -> model: one copy of each VQGAN per process
 
 
-def load_vqgan(name=TINY_NAME, device=None, seed=TRAIN_SEED, fresh=False):
+def load_vqgan(name=TINY_NAME, device=None, seed=TRAIN_SEED, fresh=False, trusted=False):
     """A taming VQModel in eval mode: "tiny" (trained on demand, cached), a published name, or a file.
 
     A missing published checkpoint is downloaded when its host is reachable; offline, it fails at once
     with where to get it. One copy per process: the same name (or unchanged file) on the same device
     returns the same model object; fresh=True loads a copy of your own, e.g. to fine-tune it.
+    trusted=True lets a checkpoint file unpickle Python objects (a Lightning .ckpt of your own taming run):
+    only for files you trust, since unpickling can run code.
     """
     device = get_device(device) if not isinstance(device, torch.device) else device
     key = loaded_key(name, seed, device)
     if key in _LOADED and not fresh:
         return _LOADED[key].eval()
-    model = load_vqgan_uncached(name, device, seed)
+    model = load_vqgan_uncached(name, device, seed, trusted)
     key = loaded_key(name, seed, device)
     if key is not None and not fresh:
         _LOADED[key] = model
@@ -511,7 +522,7 @@ def loaded_key(name, seed, device):
     return (str(path.resolve()), st.st_size, st.st_mtime_ns, str(device))
 
 
-def load_vqgan_uncached(name, device, seed):
+def load_vqgan_uncached(name, device, seed, trusted=False):
     if name == TINY_NAME:
         path = tiny_seed_path(seed)
         if not path.exists():
@@ -534,7 +545,7 @@ def load_vqgan_uncached(name, device, seed):
     elif isinstance(name, (str, Path)) and (Path(name).suffix or os.sep in str(name)):
         if not Path(name).is_file():
             raise FileNotFoundError(f"No VQGAN checkpoint file at {name}; give an existing file or one of {', '.join(NAMES)}.")
-        model = load_checkpoint_file(name)
+        model = load_checkpoint_file(name, trusted)
     else:
         raise ValueError(f"Unknown VQGAN {name!r}; choose one of {', '.join(NAMES)} or a checkpoint file path.")
     return model.to(device).eval()
