@@ -33,7 +33,7 @@ def test_badge_and_setup_cell_are_current(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_lesson_has_its_notebooks_badge(path):
     lesson = (ROOT / "lessons" / f"{path.stem}.md").read_text(encoding="utf-8")
-    assert colab.badge(f"notebooks/{path.name}") in lesson.split("\n")[2], "run `make colab`"
+    assert lesson.split("\n")[2] == colab.lesson_link(f"notebooks/{path.name}"), "run `make colab`"
 
 
 def test_the_address_is_written_in_one_place():

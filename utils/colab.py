@@ -1,4 +1,4 @@
-"""Open in Colab: the badge on every notebook and lesson, and the notebooks' first code cell.
+"""Open in Colab: the badge on every notebook (a link on every lesson), and the notebooks' first code cell.
 
 The repository's address is written once, in pyproject.toml ([project.urls] Repository). A notebook
 opened on Colab is a lone file: before the course is cloned nothing of it can be imported, so the
@@ -21,6 +21,7 @@ BRANCH = "main"
 COLAB_DIR = "/content/multimodal-course"  # where the cell clones the course on Colab
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\n*")
+LESSON_LINK = re.compile(r"\*\*\[▶ Open In Colab\]\([^)]*\)\*\*\n*")
 
 
 def repository_url():
@@ -29,10 +30,20 @@ def repository_url():
     return project["urls"]["Repository"].rstrip("/")
 
 
-def badge(path):
-    """Markdown of an "Open in Colab" badge for the notebook at `path` (relative to the repository)."""
+def colab_url(path):
+    """The address that opens the notebook at `path` (relative to the repository) in Colab."""
     github = repository_url().removeprefix("https://github.com/").removesuffix(".git")
-    return f"[![Open In Colab]({BADGE_IMAGE})](https://colab.research.google.com/github/{github}/blob/{BRANCH}/{path})"
+    return f"https://colab.research.google.com/github/{github}/blob/{BRANCH}/{path}"
+
+
+def badge(path):
+    """Markdown of an "Open in Colab" badge (Colab's image) for the notebook at `path`."""
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(path)})"
+
+
+def lesson_link(path):
+    """The lessons' badge: a text link, because lessons show no image from the web (they are read offline)."""
+    return f"**[▶ Open In Colab]({colab_url(path)})**"
 
 
 def setup_cell():
@@ -85,10 +96,10 @@ def notebook_with_colab(nb, path):
 
 
 def lesson_with_badge(text, notebook_path):
-    """A lesson's markdown with the badge of its notebook under the title line."""
+    """A lesson's markdown with the Colab link of its notebook under the title line (an older one replaced)."""
     title, _, rest = text.partition("\n")
-    rest = BADGE.sub("", rest.lstrip("\n"), count=1)
-    return f"{title}\n\n{badge(notebook_path)}\n\n{rest.lstrip(chr(10))}"
+    rest = LESSON_LINK.sub("", BADGE.sub("", rest.lstrip("\n"), count=1), count=1)
+    return f"{title}\n\n{lesson_link(notebook_path)}\n\n{rest.lstrip(chr(10))}"
 
 
 def write_all():
