@@ -17,7 +17,7 @@ from pathlib import Path
 import clip
 import torch
 
-from .settings import cache_dir, full_clip_name, get_device, get_mode, save_atomic
+from .settings import cache_dir, file_stamp, full_clip_name, get_device, get_mode, save_atomic
 
 TINY_RECIPE = "v4"  # bump when the training recipe changes, so stale cached checkpoints are not used
 CLIP_DOWNLOAD_ROOT = os.path.expanduser("~/.cache/clip")  # clip.load's default download folder
@@ -126,12 +126,6 @@ def offline_message(name, target):
             f"reachable: run once with internet (or on Colab) to download it, or copy the file to "
             f"that path, or use the course's tiny CLIP instead with COURSE_MODE=tiny or "
             f"load_clip('tiny').")
-
-
-def file_stamp(path):
-    """Size and modification time of a file: it changes whenever the file is rewritten."""
-    st = os.stat(path)
-    return f"{st.st_size} {st.st_mtime_ns}"
 
 
 def verified(target, expected_sha):

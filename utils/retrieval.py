@@ -56,10 +56,6 @@ def _cached(kind, model, cache_key, extra, compute):
     return out
 
 
-def _model_device(model):
-    return next(model.parameters()).device
-
-
 def _image_batches(images, preprocess, batch_size):
     """Yield (B, 3, H, W) tensors from a tensor, a list of PIL images or a dataset of (image, ...)."""
     if isinstance(images, torch.Tensor):
@@ -93,7 +89,7 @@ def embed_images(model, images, preprocess=None, batch_size=128, cache_key=None,
 
     def compute():
         model.eval()
-        device = _model_device(model)
+        device = settings.model_device(model)
         out = []
         batches = _image_batches(images, preprocess, batch_size)
         total = -(-len(images) // batch_size)
@@ -123,7 +119,7 @@ def embed_texts(model, texts, tokenize=None, batch_size=256, cache_key=None, pro
 
     def compute():
         model.eval()
-        device = _model_device(model)
+        device = settings.model_device(model)
         out = []
         starts = range(0, len(texts), batch_size)
         for i in tqdm(starts, desc="texts", disable=not progress or len(starts) < 2):

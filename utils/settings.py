@@ -94,6 +94,17 @@ def cache_dir(*parts):
     return path
 
 
+def file_stamp(path):
+    """Size and modification time of a file: it changes whenever the file is rewritten (loaders key on it)."""
+    st = os.stat(path)
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def model_device(model):
+    """The device a model's weights are on."""
+    return next(model.parameters()).device
+
+
 def set_seed(seed=0):
     """Seed Python, NumPy and torch so a cell gives the same numbers on every run."""
     random.seed(seed)

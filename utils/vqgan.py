@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from . import shapes, vq
-from .settings import cache_dir, full_vqgan_name, get_device, get_mode, save_atomic, seeded_generator, set_seed
+from .settings import (cache_dir, file_stamp, full_vqgan_name, get_device, get_mode, model_device, save_atomic,
+                       seeded_generator, set_seed)
 
 # No LPIPS: taming's VQLPIPSWithDiscriminator downloads VGG weights when it is built. The course
 # writes its own losses in `train_vqgan`, so the model carries this empty placeholder instead.
@@ -127,10 +128,6 @@ def decode_codes(model, indices):
     b, h, w = indices.shape
     quant = model.quantize.get_codebook_entry(indices.reshape(-1).to(model_device(model)), (b, h, w, model.quantize.e_dim))
     return model.decode(quant).to(indices.device)
-
-
-def model_device(model):
-    return next(model.parameters()).device
 
 
 # ---------------------------------------------------------------- evaluation
@@ -518,8 +515,7 @@ def loaded_key(name, seed, device):
         return None
     if not path.is_file():
         return None
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns, str(device))
+    return (str(path.resolve()), file_stamp(path), str(device))
 
 
 def load_vqgan_uncached(name, device, seed, trusted=False):
