@@ -163,3 +163,28 @@ def test_recall_vs_exact():
     assert retrieval.recall_vs_exact([[1, 2], [3, 4]], [[2, 1], [3, 5]]) == 0.75
     with pytest.raises(ValueError):
         retrieval.recall_vs_exact([[1, 2]], [[1, 2, 3]])
+
+
+def test_embedding_cache_key_survives_a_restart_and_a_reload(tmp_path):
+    """A model trained in one process and the same weights loaded from disk in another share one key.
+
+    Two fresh interpreters stand for "before" and "after a kernel restart": the first saves a model and
+    keys it with CLIP's transform, the second loads the file with the course's load_clip (which keeps the
+    saved fp32 weights on a CPU; clip.load alone rounds them to fp16) and keys it the same way.
+    """
+    import subprocess
+    import sys
+
+    weights = tmp_path / "clip.pt"
+    key = ("from utils import retrieval; "
+           "print(retrieval.cache_path('images', model, 'shapes-n8', retrieval.transform_key(preprocess)).name)")
+    trained = ("import utils, torch, clip; from tests.small_models import small_clip; model = small_clip(); "
+               f"torch.save(model.state_dict(), {str(weights)!r}); preprocess = clip.clip._transform(32); ")
+    reloaded = f"from utils.models import load_clip; model, preprocess = load_clip({str(weights)!r}, device='cpu'); "
+    env = {**__import__("os").environ, "COURSE_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    names = [subprocess.run([sys.executable, "-c", code + key], capture_output=True, text=True, check=True,
+                            env=env, cwd=__import__("pathlib").Path(__file__).parents[1]).stdout.split()[-1]
+             for code in (trained, reloaded)]
+    assert names[0] == names[1], f"trained and reloaded weights got different cache files: {names}"
+    assert retrieval.transform_key(clip.clip._transform(32)) == retrieval.transform_key(clip.clip._transform(32))
+    assert " at 0x" not in retrieval.transform_key(clip.clip._transform(32))

@@ -10,6 +10,7 @@
 - FaissIndex: an approximate (HNSW or IVF) or exact (flat) faiss index over unit vectors.
 """
 import hashlib
+import re
 
 import numpy as np
 import torch
@@ -43,6 +44,13 @@ def cache_path(kind, model, data_key, extra=""):
     return settings.cache_dir("embeddings") / f"{kind}-{key}.pt"
 
 
+def transform_key(preprocess):
+    """repr(preprocess) without memory addresses ('<function f at 0x7f...>' -> '<function f>').
+
+    The address changes with every process, so keying on the raw repr made the cache miss after
+    every kernel restart: the same model and data wrote a second set of files.
+    """
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(preprocess))
 
 
 def _cached(kind, model, cache_key, extra, compute):
@@ -97,7 +105,7 @@ def embed_images(model, images, preprocess=None, batch_size=128, cache_key=None,
             out.append(F.normalize(model.encode_image(x.to(device)).float(), dim=-1).cpu())
         return torch.cat(out)
 
-    return _cached("images", model, cache_key, repr(preprocess), compute)
+    return _cached("images", model, cache_key, transform_key(preprocess), compute)
 
 
 def default_tokenize(texts, model):
