@@ -331,13 +331,15 @@ def to_tensor(images):
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
-def show_grid(images, captions=None, ncols=6, scale=1.8, fontsize=8):
-    """Draw a grid of PIL images (or (3,H,W) tensors in [0,1]) with optional captions."""
+def show_grid(images, captions=None, ncols=6, scale=1.8, fontsize=8, title=None):
+    """Draw a grid of PIL images (or (3,H,W) tensors in [0,1]) with optional captions and a title."""
     import matplotlib.pyplot as plt
 
     n = len(images)
     nrows = max(1, math.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * (scale + 0.3)), squeeze=False)
+    # constrained layout leaves room for the title above the captions (tight_layout ignores suptitle)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * scale, nrows * (scale + 0.3) + (0.4 if title else 0)),
+                             squeeze=False, layout="constrained" if title else None)
     for ax in axes.flat:
         ax.axis("off")
     for i, im in enumerate(images):
@@ -347,5 +349,8 @@ def show_grid(images, captions=None, ncols=6, scale=1.8, fontsize=8):
         ax.imshow(im)
         if captions is not None:
             ax.set_title(captions[i], fontsize=fontsize, wrap=True)
-    fig.tight_layout()
+    if title:
+        fig.suptitle(title, fontsize=fontsize + 2)
+    else:
+        fig.tight_layout()
     return fig
