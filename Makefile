@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_MODE ?= tiny
 
-.PHONY: setup lab course test unit notebooks student colab benchmarks figures clean
+.PHONY: setup lab course test unit notebooks student colab benchmarks figures models pack unpack clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,19 @@ unit: setup
 # are cached (a model not cached yet is trained first, as in the notebooks).
 figures: setup
 	$(BIN)/python scripts/make_figures.py
+
+# Before a workshop: train every tiny model once (`make models`), write them into one archive with a checksum
+# manifest (`make pack`, FILE defaults to build/course-models.tar), copy it to each laptop and install it
+# there with `make unpack FILE=...` (it refuses a damaged archive or one from another recipe version).
+FILE ?= build/course-models.tar
+models: setup
+	$(BIN)/python -m utils.course_models train
+
+pack: setup
+	$(BIN)/python -m utils.course_models pack $(FILE)
+
+unpack: setup
+	$(BIN)/python -m utils.course_models unpack $(FILE)
 
 benchmarks: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
