@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
 from . import shapes
-from .settings import cache_dir, save_atomic, set_seed, torch_threads
+from .settings import cache_dir, save_atomic, set_seed
+from .threads import ThreadGovernor
 
 COLOURS = shapes.COLOUR_NAMES + ("other", "none")
 SHAPES = shapes.SHAPES + ("other", "none")
@@ -107,7 +108,7 @@ def render_labelled(n, seed=0, empty=0.08, off_world=0.2):
     return shapes.to_tensor(images), torch.tensor(colours), torch.tensor(shape_labels)
 
 
-def train_judge(seed=0, progress=True, **settings):
+def train_judge(seed=0, progress=True, tick=None, **settings):
     """Train a Judge from scratch on rendered, labelled pictures; returns (judge, history)."""
     from tqdm.auto import tqdm
 
@@ -133,6 +134,8 @@ def train_judge(seed=0, progress=True, **settings):
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if tick:
+                tick()  # the thread governor's look at the load (see load_judge)
             sched.step()
             history["loss"].append(loss.item())
             bar.update()
@@ -149,8 +152,9 @@ def load_judge(seed=0, device=None, progress=True):
     path = judge_path(seed)
     if not path.exists():
         t0 = time.time()
-        with torch_threads(min(2, torch.get_num_threads())):   # a third thread gains nothing on this small net
-            judge, history = train_judge(seed, progress=progress)
+        # A third thread gains nothing on this small net; fewer when other programs keep the cores busy.
+        with ThreadGovernor(min(2, torch.get_num_threads())) as governor:
+            judge, history = train_judge(seed, progress=progress, tick=governor.tick)
         save_atomic({"state_dict": judge.state_dict(), "settings": SETTINGS, "history": history}, path)
         if progress:
             print(f"Trained the judge in {time.time() - t0:.0f} s and saved it to {path}.")

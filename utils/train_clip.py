@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from . import shapes
 from .losses import clip_loss
 from .settings import seeded_generator, set_seed
+from .threads import training_threads
 
 # The image tower is CLIP's ResNet (clip.model.ModifiedResNet, the tower of OpenAI's RN50 models),
 # shrunk: a 3-convolution stem, one bottleneck block per stage, attention pooling. We first used
@@ -186,7 +187,7 @@ def train_step(model, optimizer, images, tokens):
 
 
 def train(model, images, tokens, labels=None, epochs=8, batch_size=128, lr=1e-3, weight_decay=0.1,
-          warmup=0.05, colourless=0.0, seed=0, progress=True, device="cpu"):
+          warmup=0.05, colourless=0.0, seed=0, progress=True, device="cpu", threads="auto"):
     """Train `model` in place on pre-rendered uint8 images and (n, k, L) tokens.
 
     Batches are drawn and augmented on the CPU (seeded, so every machine gets the same ones)
@@ -198,7 +199,10 @@ def train(model, images, tokens, labels=None, epochs=8, batch_size=128, lr=1e-3,
     shape pairs it never saw. A picture without colour can only be matched by its shape, which
     builds shape features that do not lean on colour. No held-out composition is ever shown.
 
-    Returns a history dict: loss and temperature (logit_scale.exp()) per step, seconds, images/s.
+    threads: CPU threads; "auto" uses the cores other programs leave free (utils/threads.py).
+
+    Returns a history dict: loss and temperature (logit_scale.exp()) per step, seconds, images/s,
+    and the thread counts chosen.
     """
     if colourless and labels is None:
         raise ValueError("colourless > 0 needs the class labels of the images; pass labels=... "
@@ -220,30 +224,33 @@ def train(model, images, tokens, labels=None, epochs=8, batch_size=128, lr=1e-3,
     start = time.perf_counter()
     bar = tqdm(total=total, desc="train tiny CLIP", disable=not progress)
     step = 0
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator)
-        pick = torch.randint(tokens.shape[1], (n,), generator=generator)  # caption per image
-        for b in range(steps_per_epoch):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total, lr, warmup)
-            text = tokens[idx, pick[idx]]
-            grey = None
-            if colourless:
-                grey = torch.rand(len(idx), generator=generator) < colourless
-                text = torch.where(grey.view(-1, 1), shape_tokens[idx], text)
-            batch = augment(images[idx], generator, grey).to(device)
-            loss = train_step(model, optimizer, batch, text.to(device))
-            history["loss"].append(loss)
-            history["temperature"].append(model.logit_scale.exp().item())
-            step += 1
-            bar.update(1)
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{loss:.3f}", T=f"{history['temperature'][-1]:.1f}")
+    with training_threads(threads) as governor:
+        for epoch in range(epochs):
+            order = torch.randperm(n, generator=generator)
+            pick = torch.randint(tokens.shape[1], (n,), generator=generator)  # caption per image
+            for b in range(steps_per_epoch):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, total, lr, warmup)
+                text = tokens[idx, pick[idx]]
+                grey = None
+                if colourless:
+                    grey = torch.rand(len(idx), generator=generator) < colourless
+                    text = torch.where(grey.view(-1, 1), shape_tokens[idx], text)
+                batch = augment(images[idx], generator, grey).to(device)
+                loss = train_step(model, optimizer, batch, text.to(device))
+                history["loss"].append(loss)
+                history["temperature"].append(model.logit_scale.exp().item())
+                step += 1
+                bar.update(1)
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{loss:.3f}", T=f"{history['temperature'][-1]:.1f}")
+                governor.tick()
     bar.close()
     model.eval()
     history["seconds"] = time.perf_counter() - start
     history["images_per_second"] = total * batch_size / history["seconds"]
+    history["threads"] = governor.history
     return history
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import shapes, vq
+from .threads import training_threads
 from .settings import (cache_dir, file_stamp, full_vqgan_name, get_device, get_mode, model_device, save_atomic,
                        seeded_generator, set_seed)
 
@@ -212,10 +213,12 @@ def encoder_outputs(model, x):
 
 def train_vqgan(config=None, steps=1500, batch_size=32, lr=2e-3, n_train=8000, seed=TRAIN_SEED,
                 disc_start=0.6, disc_weight=0.1, restart_every=50, restart_until=0.8,
-                device=None, progress=True):
+                device=None, progress=True, threads="auto"):
     """Train a VQModel on Shapes images with a plain PyTorch loop; returns (model, history).
 
-    history: lists "step", "rec", "codebook", "g", "d" (losses) and "usage", "perplexity" (per log step).
+    history: lists "step", "rec", "codebook", "g", "d" (losses) and "usage", "perplexity" (per log step),
+    and "threads", the CPU thread counts chosen: threads="auto" uses the cores other programs leave
+    free (utils/threads.py), a number fixes it.
     """
     from tqdm.auto import tqdm
 
@@ -248,46 +251,49 @@ def train_vqgan(config=None, steps=1500, batch_size=32, lr=2e-3, n_train=8000, s
     history = {k: [] for k in ("step", "rec", "codebook", "g", "d", "usage", "perplexity")}
     window = dict.fromkeys(("rec", "codebook", "g", "d"), 0.0)
     bar = tqdm(range(steps), desc="tiny VQGAN", disable=not progress)
-    for step in bar:
-        for group in opt_ae.param_groups:
-            group["lr"] = cosine_lr(step, steps, 50, lr)
-        x = images[torch.randint(n_train, (batch_size,), generator=gen)].to(device)
-        quant, q_loss, (_, _, idx) = model.encode(x)
-        rec = model.decode(quant)
-        rec_loss = reconstruction_loss(rec, x)
-        loss = rec_loss + q_loss
-        use_gan = step >= disc_from
-        g_loss = torch.zeros(())
-        if use_gan:
-            g_loss = -disc(rec).mean()  # the generator wants high "real" logits
-            loss = loss + disc_weight * adaptive_weight(rec_loss, g_loss, model.decoder.conv_out.weight) * g_loss
-        opt_ae.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_ae.step()
+    with training_threads(threads) as governor:  # the cores other programs leave free (utils/threads.py)
+        for step in bar:
+            for group in opt_ae.param_groups:
+                group["lr"] = cosine_lr(step, steps, 50, lr)
+            x = images[torch.randint(n_train, (batch_size,), generator=gen)].to(device)
+            quant, q_loss, (_, _, idx) = model.encode(x)
+            rec = model.decode(quant)
+            rec_loss = reconstruction_loss(rec, x)
+            loss = rec_loss + q_loss
+            use_gan = step >= disc_from
+            g_loss = torch.zeros(())
+            if use_gan:
+                g_loss = -disc(rec).mean()  # the generator wants high "real" logits
+                loss = loss + disc_weight * adaptive_weight(rec_loss, g_loss, model.decoder.conv_out.weight) * g_loss
+            opt_ae.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_ae.step()
 
-        d_loss = torch.zeros(())
-        if use_gan:
-            d_loss = hinge_d_loss(disc(x), disc(rec.detach()))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+            d_loss = torch.zeros(())
+            if use_gan:
+                d_loss = hinge_d_loss(disc(x), disc(rec.detach()))
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
 
-        counts += vq.code_counts(idx, n_codes)
-        for k, v in (("rec", rec_loss), ("codebook", q_loss), ("g", g_loss), ("d", d_loss)):
-            window[k] += v.item()
-        if (step + 1) % restart_every == 0:
-            usage, perplexity = vq.usage_from_counts(counts)
-            if step < restart_until * steps:  # stop restarting in time for the codes to settle
-                vq.restart_dead_codes(codebook.data, encoder_outputs(model, x), counts, generator=gen)
-            counts.zero_()
-            history["step"].append(step + 1)
-            for k in ("rec", "codebook", "g", "d"):  # mean over the window, less noisy than one batch
-                history[k].append(window[k] / restart_every)
-                window[k] = 0.0
-            history["usage"].append(usage)
-            history["perplexity"].append(perplexity)
-            bar.set_postfix(rec=f"{history['rec'][-1]:.4f}", used=f"{usage:.0%}")
+            counts += vq.code_counts(idx, n_codes)
+            for k, v in (("rec", rec_loss), ("codebook", q_loss), ("g", g_loss), ("d", d_loss)):
+                window[k] += v.item()
+            if (step + 1) % restart_every == 0:
+                usage, perplexity = vq.usage_from_counts(counts)
+                if step < restart_until * steps:  # stop restarting in time for the codes to settle
+                    vq.restart_dead_codes(codebook.data, encoder_outputs(model, x), counts, generator=gen)
+                counts.zero_()
+                history["step"].append(step + 1)
+                for k in ("rec", "codebook", "g", "d"):  # mean over the window, less noisy than one batch
+                    history[k].append(window[k] / restart_every)
+                    window[k] = 0.0
+                history["usage"].append(usage)
+                history["perplexity"].append(perplexity)
+                bar.set_postfix(rec=f"{history['rec'][-1]:.4f}", used=f"{usage:.0%}")
+            governor.tick()
     model.eval()
+    history["threads"] = governor.history
     return model, history
 
 
