@@ -6,9 +6,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_MODE ?= tiny
 
-.PHONY: setup lab course test unit notebooks student colab benchmarks figures models pack unpack clean
+.PHONY: setup git-filter lab course test unit notebooks student colab benchmarks figures models pack unpack clean
 
-setup: $(STAMP)
+setup: $(STAMP) git-filter
+
+# JupyterLab saves outputs into the notebooks it runs. This git filter (nbstripout, configured for this clone
+# only) strips them, and the kernel details JupyterLab adds, from what git sees: `git status` stays clean after
+# a session and `git pull` never conflicts over outputs. Your own code edits still show (see README).
+NBSTRIP := $(abspath $(BIN))/python -m nbstripout --keep-id --extra-keys "metadata.language_info.codemirror_mode \
+	metadata.language_info.file_extension metadata.language_info.mimetype metadata.language_info.nbconvert_exporter \
+	metadata.language_info.pygments_lexer metadata.language_info.version cell.metadata.jp-MarkdownHeadingCollapsed"
+git-filter: $(STAMP)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git config filter.nbstripout.clean '$(NBSTRIP)' && git config filter.nbstripout.smudge cat && \
+		git config diff.ipynb.textconv '$(NBSTRIP) -t'; fi
 
 # Reinstall when the pins change. --no-build-isolation: setuptools<81 from the pins builds utils.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
