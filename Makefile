@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_MODE ?= tiny
 
-.PHONY: setup git-filter lab course test unit notebooks student colab benchmarks figures models pack unpack clean
+.PHONY: setup git-filter lab course test unit notebooks student colab slides benchmarks figures models pack unpack clean
 
 setup: $(STAMP) git-filter
 
@@ -50,6 +50,10 @@ student: setup
 # in pyproject.toml (a test checks they are current).
 colab: setup
 	$(BIN)/python -m utils.colab
+
+# Slide marks for presenting a notebook with RISE (View > Render as slideshow), from each notebook's outline.
+slides: setup
+	$(BIN)/python -m utils.slides
 
 unit: setup
 	$(BIN)/python -m pytest tests -p no:cacheprovider
