@@ -39,8 +39,8 @@ course: setup
 
 test: export COURSE_MODE = tiny
 test: setup
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 \
-		-p no:cacheprovider --durations=15 --junitxml=build/test-report.xml
+	$(BIN)/python -m pytest tests notebooks tests_browser --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 \
+		-p no:cacheprovider -rs --durations=15 --junitxml=build/test-report.xml
 
 # Student copies: every solution replaced by a "your turn" stub (committed; tests check they are current).
 student: setup
