@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export COURSE_MODE ?= tiny
 
-.PHONY: setup git-filter lab course test unit notebooks student colab slides benchmarks figures models pack unpack clean
+.PHONY: setup git-filter lab course test unit notebooks student colab slides book benchmarks figures models pack unpack clean
 
 setup: $(STAMP) git-filter
 
@@ -50,6 +50,11 @@ student: setup
 # in pyproject.toml (a test checks they are current).
 colab: setup
 	$(BIN)/python -m utils.colab
+
+# The course as a static HTML book (build/book/html/index.html): lessons and executed notebooks, with the outputs
+# of the last `make test` run (build/executed/); notebooks missing there are executed first.
+book: setup
+	$(BIN)/python -m utils.book
 
 # Slide marks for presenting a notebook with RISE (View > Render as slideshow), from each notebook's outline.
 slides: setup

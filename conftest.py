@@ -13,3 +13,43 @@ os.environ.setdefault("COURSE_MODE", "tiny")
 # the cell with "Timeout of 5 seconds exceeded waiting for output". One redraw every 2 s keeps
 # a 10-minute cell well under the limit. tqdm reads TQDM_* variables as its defaults.
 os.environ.setdefault("TQDM_MININTERVAL", "2")
+
+
+# ---------------------------------------------------------------- executed notebooks, for `make book`
+# nbval runs every notebook but keeps its outputs only in memory. We write each notebook, with the outputs
+# of this run, to build/executed/ as soon as its last cell has passed, so that `make book` renders the
+# tested run instead of executing the course a second time. A notebook with a failed cell is not written.
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+EXECUTED = Path(__file__).resolve().parent / "build" / "executed"
+_failed_notebooks = set()
+
+
+def pytest_runtest_logreport(report):
+    if report.failed and ".ipynb::" in report.nodeid:
+        _failed_notebooks.add(report.nodeid.split("::")[0])
+
+
+def pytest_runtest_teardown(item, nextitem):
+    cell = getattr(item, "cell", None)
+    if cell is None or getattr(item, "test_outputs", None) is None:
+        return
+    cell.outputs = list(item.test_outputs)
+    if nextitem is not None and getattr(nextitem, "parent", None) is item.parent:
+        return  # more cells of this notebook to come
+    path = Path(str(item.parent.fspath))
+    if any(path.name in nodeid for nodeid in _failed_notebooks):
+        return
+    import nbformat
+
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    nb = item.parent.nb
+    nb.metadata["course_executed"] = {"source_sha1": _sha1(path)}
+    nbformat.write(nb, str(EXECUTED / path.name))
+
+
+def _sha1(path):
+    import hashlib
+
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()

@@ -172,3 +172,29 @@ def test_notebook_04_search_box_answers_a_typed_query(browser, lab):
     assert inside.count() == 0, f"the search box's output shows an error: {inside.first.inner_text()[:300]}"
     print(f"notebook 04 in JupyterLab: {seconds:.0f} s; the search box answered two typed queries")
     page.close()
+
+
+def test_the_book_builds_from_this_run_and_its_pages_show_their_figures(browser):
+    """`make book`'s build, from the outputs this test run wrote to build/executed/ (no re-execution)."""
+    from utils import book
+
+    missing = [p.name for p in book.notebooks() if not (book.EXECUTED / p.name).is_file()]
+    assert not missing, f"the notebook tests did not write {missing} to build/executed/ (did they fail?)"
+    start = time.time()
+    index = book.build()
+    seconds = time.time() - start
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    checked = 0
+    for name in ["index", "lessons/02_train_tiny_clip", "notebooks/06_vqgan_clip_generation"]:
+        page.goto((index.parent / f"{name}.html").as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("Array.from(document.images).map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}))")
+        broken = [i["src"] for i in images if not i["ok"]]
+        assert not broken, f"book page {name}: broken images {broken[:3]}"
+        assert name == "index" or images, f"book page {name} shows no figure"
+        checked += len(images)
+        page.screenshot(path=str(OUT / f"book-{name.replace('/', '-')}.png"))
+    nav = page.locator("nav.bd-docs-nav a").all_inner_texts()
+    assert nav[:2] == ["Lesson", "Notebook, as run"] and len(nav) == 2 * len(book.notebooks()), nav
+    print(f"make book: {seconds:.0f} s; three pages, {checked} images, none broken")
+    page.close()
