@@ -13,7 +13,7 @@ def pins(path):
     for line in path.read_text().splitlines():
         m = PIN.match(line)
         if m:
-            found[m.group(1).lower()] = m.group(2)
+            found[re.sub(r"[-_.]+", "-", m.group(1)).lower()] = m.group(2)  # pip's name rule: Foo_bar == foo-bar
     return found
 
 
