@@ -93,20 +93,22 @@ def browser():
         b.close()
 
 
-KERNEL_READY = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+# The notebook is found by its path, not as "the current widget": JupyterLab may restore other tabs.
+NOTEBOOK = "(p) => Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.context && w.context.path === p)"
+KERNEL_READY = f"""(p) => {{ const w = window.jupyterapp && ({NOTEBOOK})(p);
     const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-    return !!k && k.status === 'idle'; }"""
-ALL_RAN = """() => { const w = window.jupyterapp.shell.currentWidget;
+    return !!k && k.status === 'idle'; }}"""
+ALL_RAN = f"""(p) => {{ const w = ({NOTEBOOK})(p);
     const code = w.content.widgets.filter(c => c.model.type === 'code');
-    return w.sessionContext.session.kernel.status === 'idle' && code.every(c => c.model.executionCount !== null); }"""
+    return w.sessionContext.session.kernel.status === 'idle' && code.every(c => c.model.executionCount !== null); }}"""
 # Every output of every code cell, from the notebook's model: its type, stream name and first text.
-OUTPUTS = """() => window.jupyterapp.shell.currentWidget.content.widgets
+OUTPUTS = f"""(p) => ({NOTEBOOK})(p).content.widgets
     .filter(c => c.model.type === 'code')
-    .flatMap((c, i) => { const out = c.model.outputs; const list = [];
-        for (let j = 0; j < out.length; j++) { const o = out.get(j).toJSON();
-            list.push({cell: i, type: o.output_type, name: o.name || '',
-                       text: String(o.text || o.evalue || '').slice(0, 300)}); }
-        return list; })"""
+    .flatMap((c, i) => {{ const out = c.model.outputs; const list = [];
+        for (let j = 0; j < out.length; j++) {{ const o = out.get(j).toJSON();
+            list.push({{cell: i, type: o.output_type, name: o.name || '',
+                       text: String(o.text || o.evalue || '').slice(0, 300)}}); }}
+        return list; }})"""
 IMAGES = """() => Array.from(document.querySelectorAll('.jp-OutputArea-output img'))
     .map(i => ({complete: i.complete, width: i.naturalWidth}))"""
 
@@ -115,17 +117,20 @@ def open_and_run_all(browser, lab, name, timeout_minutes):
     """Open a copy of notebooks/<name> in JupyterLab, run all cells, wait until the kernel is idle."""
     copy = OUT / name
     shutil.copy(ROOT / "notebooks" / name, copy)
+    path = copy.relative_to(ROOT).as_posix()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab}/lab/tree/{copy.relative_to(ROOT).as_posix()}?token={TOKEN}")
-    page.wait_for_function(KERNEL_READY, timeout=180_000, polling=500)
+    # A workspace of its own, reset: only this notebook's tab, whatever an earlier test left open.
+    page.goto(f"{lab}/lab/workspaces/{copy.stem}/tree/{path}?token={TOKEN}&reset")
+    page.wait_for_function(KERNEL_READY, arg=path, timeout=180_000, polling=500)
     start = time.time()
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(ALL_RAN, timeout=timeout_minutes * 60_000, polling=1000)
-    return page, time.time() - start
+    page.evaluate(f"(p) => {{ window.jupyterapp.shell.activateById(({NOTEBOOK})(p).id); "
+                  "return window.jupyterapp.commands.execute('notebook:run-all-cells'); }", path)
+    page.wait_for_function(ALL_RAN, arg=path, timeout=timeout_minutes * 60_000, polling=1000)
+    return page, path, time.time() - start
 
 
-def assert_clean_run(page, name):
-    outputs = page.evaluate(OUTPUTS)
+def assert_clean_run(page, path, name):
+    outputs = page.evaluate(OUTPUTS, path)
     errors = [o for o in outputs if o["type"] == "error"]
     assert not errors, f"{name}: a cell raised: {errors[0]}"
     stderr = [o for o in outputs if o["type"] == "stream" and o["name"] == "stderr"]
@@ -134,22 +139,22 @@ def assert_clean_run(page, name):
     assert images, f"{name}: no plot was rendered"
     broken = [i for i in images if not i["complete"] or i["width"] == 0]
     assert not broken, f"{name}: {len(broken)} of {len(images)} plots did not render"
-    status = page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status")
+    status = page.evaluate(f"(p) => ({NOTEBOOK})(p).sessionContext.session.kernel.status", path)
     assert status == "idle", f"{name}: the kernel ended {status!r}, not idle"
     return images
 
 
 def test_notebook_01_runs_clean_in_jupyterlab(browser, lab):
-    page, seconds = open_and_run_all(browser, lab, "01_contrastive_loss.ipynb", timeout_minutes=10)
-    images = assert_clean_run(page, "01_contrastive_loss")
+    page, path, seconds = open_and_run_all(browser, lab, "01_contrastive_loss.ipynb", timeout_minutes=10)
+    images = assert_clean_run(page, path, "01_contrastive_loss")
     page.screenshot(path=str(OUT / "01_contrastive_loss.png"), full_page=True)
     print(f"notebook 01 in JupyterLab: {seconds:.0f} s, {len(images)} plots")
     page.close()
 
 
 def test_notebook_04_search_box_answers_a_typed_query(browser, lab):
-    page, seconds = open_and_run_all(browser, lab, "04_text_image_retrieval.ipynb", timeout_minutes=20)
-    assert_clean_run(page, "04_text_image_retrieval")
+    page, path, seconds = open_and_run_all(browser, lab, "04_text_image_retrieval.ipynb", timeout_minutes=20)
+    assert_clean_run(page, path, "04_text_image_retrieval")
     box = page.locator(".widget-text input[type='text']")
     assert box.count() == 1, "the search box widget did not render"
     output = page.locator(".jupyter-widgets.widget-output")
@@ -164,7 +169,7 @@ def test_notebook_04_search_box_answers_a_typed_query(browser, lab):
     box.press("Enter")
     page.wait_for_function("""(old) => { const i = document.querySelector('.jupyter-widgets.widget-output img');
         return i && i.src !== old && i.complete && i.naturalWidth > 0; }""", arg=first, timeout=60_000)
-    outputs = page.evaluate(OUTPUTS)
+    outputs = page.evaluate(OUTPUTS, path)
     assert not [o for o in outputs if o["type"] == "stream" and o["name"] == "stderr"], \
         "typing in the search box printed to stderr"
     inside = output.locator("[data-mime-type='application/vnd.jupyter.stderr'], "
