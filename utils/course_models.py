@@ -48,7 +48,7 @@ def dalle_file():
 class TinyModel:
     key: str        # the name notebooks and `make models` use
     title: str      # how a sentence names it
-    minutes: float  # training time on a 2-core CPU, from the clean-clone `make test` run (see README)
+    minutes: float  # training minutes on the 2-core test machine, from clean-clone `make test` runs (README)
     file: object    # () -> Path of its cached file (None if it cannot be known yet)
     train: object   # (progress) -> None: trains and caches it
 
@@ -59,13 +59,13 @@ class TinyModel:
 
 # In the order `make models` trains them: the mini-DALL·E needs the VQGAN (and CLIP for re-ranking).
 MODELS = [
-    TinyModel("clip", "the tiny CLIP", 3.0, lambda: models.tiny_path(0),
+    TinyModel("clip", "the tiny CLIP", 8.0, lambda: models.tiny_path(0),
               lambda progress: models.ensure_tiny(0, progress)),
-    TinyModel("clip-seed1", "a second tiny CLIP (seed 1)", 3.0, lambda: models.tiny_path(1),
+    TinyModel("clip-seed1", "a second tiny CLIP (seed 1)", 8.0, lambda: models.tiny_path(1),
               lambda progress: models.ensure_tiny(1, progress)),
     TinyModel("vqgan", "the tiny VQGAN", 12.0, vqgan.tiny_path,
               lambda progress: vqgan.load_vqgan("tiny")),
-    TinyModel("dalle", "the mini-DALL·E", 9.0, dalle_file,
+    TinyModel("dalle", "the mini-DALL·E", 6.0, dalle_file,
               lambda progress: dalle.load_dalle(progress=progress)),
     TinyModel("judge", "the Shapes judge", 1.0, lambda: judge.judge_path(0),
               lambda progress: judge.load_judge(progress=progress)),
