@@ -59,7 +59,8 @@ def ensure_tiny(seed=0, progress=True):
     if not path.is_file():
         from .train_clip import train_tiny_clip  # imported here: loading never needs training code
 
-        print(f"No tiny CLIP cached at {path}: training it now (about 2-3 minutes on a CPU).")
+        print(f"No tiny CLIP cached at {path}: training it now "
+              "(minutes on a CPU: about 8 on the course's 2-core test machine).")
         model, _ = train_tiny_clip(seed=seed, progress=progress)
         save_clip(model, path)
     return path
