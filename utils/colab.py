@@ -108,10 +108,7 @@ def write_all():
 
     written = []
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        nb = student.read(path)
-        new = student.dumps(notebook_with_colab(nb, f"notebooks/{path.name}"))
-        if new != path.read_text(encoding="utf-8"):
-            path.write_text(new, encoding="utf-8")
+        if student.rewrite(path, lambda nb: notebook_with_colab(nb, f"notebooks/{path.name}")):
             written.append(path)
         lesson = ROOT / "lessons" / f"{path.stem}.md"
         text = lesson.read_text(encoding="utf-8")

@@ -53,9 +53,7 @@ def write_all():
     """Set the slide marks of every notebook; the student copies follow (utils.student)."""
     written = []
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        new = student.dumps(with_slides(student.read(path)))
-        if new != path.read_text(encoding="utf-8"):
-            path.write_text(new, encoding="utf-8")
+        if student.rewrite(path, with_slides):
             written.append(path)
     return written + student.write_all()
 

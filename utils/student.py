@@ -40,6 +40,15 @@ def dumps(nb):
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def rewrite(path, transform):
+    """Write transform(notebook) back to path if it changes the stored text; True if it did."""
+    new = dumps(transform(read(path)))
+    if new == Path(path).read_text(encoding="utf-8"):
+        return False
+    Path(path).write_text(new, encoding="utf-8")
+    return True
+
+
 def _lines(cell):
     return "".join(cell["source"]).split("\n")
 
