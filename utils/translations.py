@@ -37,9 +37,14 @@ def text_hash(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LEN]
 
 
+# The list of languages atop the README and each lesson is written by `make translations`, between these
+# marks; it is left out of a file's hash, so adding a language never makes every translation stale.
+LANGUAGES_BLOCK = re.compile(r"<!-- languages -->.*?<!-- /languages -->\n*", re.S)
+
+
 def file_hash(path):
-    """Hash of an English source file's bytes, as recorded in a translation's first line."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:HASH_LEN]
+    """Hash of an English source file (its languages block left out), as recorded in a translation's first line."""
+    return text_hash(LANGUAGES_BLOCK.sub("", Path(path).read_text(encoding="utf-8")))
 
 
 def cell_source(cell):
