@@ -22,7 +22,8 @@ os.environ.setdefault("TQDM_MININTERVAL", "2")
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-EXECUTED = Path(__file__).resolve().parent / "build" / "executed"
+ROOT = Path(__file__).resolve().parent
+EXECUTED = ROOT / "build" / "executed"
 _failed_notebooks = set()
 
 
@@ -39,14 +40,18 @@ def pytest_runtest_teardown(item, nextitem):
     if nextitem is not None and getattr(nextitem, "parent", None) is item.parent:
         return  # more cells of this notebook to come
     path = Path(str(item.parent.fspath))
-    if any(path.name in nodeid for nodeid in _failed_notebooks):
+    if item.nodeid.split("::")[0] in _failed_notebooks:
         return
     import nbformat
 
-    EXECUTED.mkdir(parents=True, exist_ok=True)
     nb = item.parent.nb
     nb.metadata["course_executed"] = {"source_sha1": _sha1(path)}
-    nbformat.write(nb, str(EXECUTED / path.name))
+    # A translated notebook (translations/<lang>/notebooks/NN_slug.ipynb) has the English one's name: it goes
+    # to build/executed/translations/<lang>/, so it never replaces the English run that `make book` shows.
+    parts = path.relative_to(ROOT).parts if path.is_relative_to(ROOT) else ()
+    target = EXECUTED.joinpath(*parts[:2]) if parts[:1] == ("translations",) else EXECUTED
+    target.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(target / path.name))
 
 
 def _sha1(path):

@@ -85,3 +85,683 @@ def read_cells(path):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
         cells[m.group(1)] = (m.group(2), text[m.end():end].strip("\n"))
     return match.group(1), cells
+
+
+# ======================================================================= `make translations` and its tests
+# Everything below takes `root` (the repository, by default this one) so the tests can run it on a small
+# course in a temporary folder. Paths named `rel` are relative to the root, with forward slashes.
+import difflib  # noqa: E402
+import os  # noqa: E402
+import posixpath  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections import Counter  # noqa: E402
+from functools import lru_cache  # noqa: E402
+from urllib.parse import unquote  # noqa: E402
+
+from . import colab, student  # noqa: E402
+
+MANIFEST = "translations/MANIFEST"
+STRING_KEYS = ("language", "stale", "other_languages")
+ENGLISH = {"language": "English", "other_languages": "This page in other languages:",
+           "stale": "This translation is behind its English source ({source}), which has changed since; "
+                    "the English text is the reference."}
+PAGE = re.compile(r"^(README\.md|lessons/[0-9]{2}_[^/]+\.md)$")
+NOTEBOOK = re.compile(r"^notebooks/[0-9]{2}_[^/]+\.ipynb$")
+# The note atop a translation that is behind its English source (written by the tool, like the languages block).
+STALE_BLOCK = re.compile(r"<!-- stale -->\n.*?<!-- /stale -->\n\n?", re.S)
+
+
+# ----------------------------------------------------------------------------------------- which files
+def has_translation(rel):
+    """True for the English files that are translated: the README, the lessons and the notebooks."""
+    return bool(PAGE.match(rel) or NOTEBOOK.match(rel))
+
+
+def english_pages(root=ROOT):
+    """README.md and lessons/NN_slug.md, in course order."""
+    readme = ["README.md"] if (root / "README.md").exists() else []
+    return readme + [f"lessons/{p.name}" for p in sorted((root / "lessons").glob("[0-9][0-9]_*.md"))]
+
+
+def english_notebooks(root=ROOT):
+    return [f"notebooks/{p.name}" for p in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+
+
+def translation_of(lang, rel):
+    """Where a translator writes the translation of the English file `rel` (for a notebook: its cells file)."""
+    if rel.endswith(".ipynb"):
+        return f"translations/{lang}/{rel.removesuffix('.ipynb')}.cells.md"
+    return f"translations/{lang}/{rel}"
+
+
+def generated_notebook(lang, rel):
+    """Where `make translations` writes the translated notebook of the English notebook `rel`."""
+    return f"translations/{lang}/{rel}"
+
+
+def present_languages(root=ROOT):
+    return [lang for lang in LANGUAGES if (root / "translations" / lang).is_dir()]
+
+
+def manifest(root=ROOT):
+    """The English files every language must have translated (translations/MANIFEST, one path a line)."""
+    path = root / MANIFEST
+    if not path.exists():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
+
+
+def relative(from_rel, to_rel):
+    """The link from the file `from_rel` to the file `to_rel`."""
+    return posixpath.relpath(to_rel, posixpath.dirname(from_rel) or ".")
+
+
+def strings(lang, root=ROOT):
+    """The language's strings.json (English's built in); a missing file gives the English strings."""
+    if lang is None:
+        return ENGLISH
+    path = root / "translations" / lang / "strings.json"
+    if not path.exists():
+        return ENGLISH | {"language": lang}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"translations/{lang}/strings.json is not valid JSON ({error}): fix it.") from None
+    return ENGLISH | {key: value for key, value in found.items() if key in STRING_KEYS}
+
+
+# ------------------------------------------------------------------------------------------ hashes and git
+def page_hash(text):
+    """file_hash of a text: the hash a translation records of its English source."""
+    return text_hash(LANGUAGES_BLOCK.sub("", text))
+
+
+def _git(root, *args):
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def _blob(root, commit, rel):
+    shown = _git(root, "cat-file", "blob", f"{commit}:{rel}")
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def english_versions(rel, root=ROOT):
+    """The English file's texts, newest first: the working tree's, then every committed version."""
+    if (root / rel).exists():
+        yield (root / rel).read_text(encoding="utf-8")
+    log = _git(root, "log", "--format=%H", "--", rel)
+    for commit in log.stdout.split() if log.returncode == 0 else []:
+        text = _blob(str(root), commit, rel)
+        if text is not None:
+            yield text
+
+
+def _not_found(what, rel, digest, root):
+    shallow = _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    why = ("this clone is shallow: fetch the history with `git fetch --unshallow`" if shallow else
+           "the recorded hash is wrong: put back the line the translation was made from, or make a new one with "
+           "utils.translations.header()")
+    return LookupError(f"No version of {what} in this clone has the hash {digest} that the translation records; {why}.")
+
+
+def english_at(rel, digest, root=ROOT):
+    """The text of the English file `rel` whose hash is `digest` (the working tree's or a committed one)."""
+    for text in english_versions(rel, root):
+        if page_hash(text) == digest:
+            return text
+    raise _not_found(rel, rel, digest, root)
+
+
+def english_cell_at(rel, cell_id, digest, root=ROOT):
+    """The source of markdown cell `cell_id` of notebook `rel` whose hash is `digest`, from any version."""
+    for text in english_versions(rel, root):
+        try:
+            cells = json.loads(text)["cells"]
+        except (ValueError, KeyError):
+            continue
+        for cell in cells:
+            if cell.get("id") == cell_id and text_hash(cell_source(cell)) == digest:
+                return cell_source(cell)
+    raise _not_found(f"cell {cell_id} of {rel}", rel, digest, root)
+
+
+# ------------------------------------------------------------------------------------- reading translations
+def read_page(rel_translated, root=ROOT):
+    """(English source, recorded hash, text after the header line) of a translated README or lesson."""
+    text = (root / rel_translated).read_text(encoding="utf-8")
+    match = HEADER.match(text)
+    expected = rel_translated.split("/", 2)[2]
+    if not match or not match.group(2):
+        raise ValueError(f"{rel_translated} must start with its header line, printed by "
+                         f"utils.translations.header('{expected}').")
+    if match.group(1) != expected:
+        raise ValueError(f"{rel_translated} says it translates {match.group(1)}; its header must name {expected}.")
+    return match.group(1), match.group(2), text[match.end():]
+
+
+def cell_changes(rel, cells, root=ROOT):
+    """How a cells file differs from the English notebook now: {'changed', 'new', 'gone'} lists of cell ids."""
+    english = markdown_cells(root / rel)
+    now = {cell_id: digest for cell_id, _, digest in english}
+    return {"changed": [i for i, (recorded, _) in cells.items() if i in now and recorded != now[i]],
+            "new": [i for i, _, _ in english if i not in cells],
+            "gone": [i for i in cells if i not in now]}
+
+
+def cells_behind(rel, cells, root=ROOT):
+    return any(cell_changes(rel, cells, root).values())
+
+
+def read_cells_file(lang, rel, root=ROOT):
+    """{cell id: (recorded hash, text)} of the cells file translating notebook `rel`, its header checked."""
+    cells_rel = translation_of(lang, rel)
+    source, cells = read_cells(root / cells_rel)
+    if source != rel:
+        raise ValueError(f"{cells_rel} says it translates {source}; its first line must name {rel}.")
+    ids = [m.group(1) for m in CELL.finditer((root / cells_rel).read_text(encoding="utf-8"))]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(f"{cells_rel} has more than one block for cell {', '.join(twice)}: keep one block per cell.")
+    return cells
+
+
+# ------------------------------------------------------------------------------------- what the tool writes
+def _in_language(text, lang):
+    """A block's Markdown, inside a right-to-left div for Hebrew and Persian (blank lines keep it Markdown)."""
+    return f'<div dir="rtl">\n\n{text}\n\n</div>\n' if lang in RTL else f"{text}\n"
+
+
+def stale_block(lang, here_rel, source_rel, root=ROOT):
+    """The note atop a translation that is behind its English source, linked from where the note is."""
+    link = f"[{source_rel}]({relative(here_rel, source_rel)})"
+    sentence = strings(lang, root)["stale"].replace("{source}", link)
+    note = _in_language(f"> ⚠️ {sentence}", lang)
+    return f"<!-- stale -->\n{note}\n<!-- /stale -->\n" if lang not in RTL else f"<!-- stale -->\n{note}<!-- /stale -->\n"
+
+
+def languages_block(rel, lang, root=ROOT):
+    """The line linking page `rel` (an English page) in the other languages it exists in; None if none."""
+    here = rel if lang is None else f"translations/{lang}/{rel}"
+    links = []
+    for other in (None, *LANGUAGES):
+        there = rel if other is None else f"translations/{other}/{rel}"
+        if other != lang and (root / there).exists():
+            links.append(f"[{strings(other, root)['language']}]({relative(here, there)})")
+    if not links:
+        return None
+    line = strings(lang, root)["other_languages"] + " " + " · ".join(links)
+    return f"<!-- languages -->\n{_in_language(line, lang)}<!-- /languages -->\n"
+
+
+def _title_end(text):
+    """Where the languages block goes: after the first heading and, in a lesson, its Colab link."""
+    lines = text.split("\n")
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    title = next((i for i, line in enumerate(lines) if re.match(r"^#{1,6} ", line)), None)
+    if title is None:
+        return 0
+    i = title + 1
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i < len(lines) and "colab.research.google.com" in lines[i]:
+        while i < len(lines) and lines[i].strip():
+            i += 1
+        while i < len(lines) and not lines[i].strip():
+            i += 1
+    return min(starts[i], len(text))
+
+
+def with_languages_block(text, block):
+    """text with its languages block replaced by `block` (removed when None); the rest byte for byte."""
+    text = LANGUAGES_BLOCK.sub("", text)
+    if block is None:
+        return text
+    at = _title_end(text)
+    return text[:at] + block + "\n" + text[at:]
+
+
+def english_page(rel, root=ROOT):
+    """The English page `rel` as the tool writes it: with its languages block."""
+    text = (root / rel).read_text(encoding="utf-8")
+    return with_languages_block(text, languages_block(rel, None, root))
+
+
+def _colab_links(text, lang, rel, root):
+    """A translated lesson's Colab link opens the translated notebook (where one is generated)."""
+    if not rel.startswith("lessons/"):
+        return text
+    notebook = f"notebooks/{Path(rel).stem}.ipynb"
+    english, translated = colab.colab_url(notebook), colab.colab_url(generated_notebook(lang, notebook))
+    if (root / translation_of(lang, notebook)).exists():
+        return text.replace(f"]({english})", f"]({translated})")
+    return text.replace(f"]({translated})", f"]({english})")
+
+
+def translated_page(lang, rel, root=ROOT):
+    """The translated README or lesson as the tool writes it: Colab link, languages block, stale note."""
+    here = translation_of(lang, rel)
+    source, recorded, body = read_page(here, root)
+    head = HEADER.match((root / here).read_text(encoding="utf-8")).group(0)
+    body = STALE_BLOCK.sub("", body, count=1)
+    body = with_languages_block(_colab_links(body, lang, rel, root), languages_block(rel, lang, root))
+    if recorded != file_hash(root / rel):
+        body = stale_block(lang, here, rel, root) + "\n" + body
+    return head + body
+
+
+def relink(text, from_rel, to_rel):
+    """English Markdown moved from `from_rel` to `to_rel`: links to files without translations still reach
+    them; links to translated files (README, lessons, notebooks) keep their text, so they reach the sibling."""
+    def move(match):
+        target = match.group(1)
+        if _is_url(target) or target.startswith("#"):
+            return match.group(0)
+        path, sep, fragment = target.partition("#")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(from_rel), unquote(path)))
+        if has_translation(resolved):
+            return match.group(0)
+        return match.group(0).replace(target, relative(to_rel, resolved) + sep + fragment, 1)
+    return LINK_TARGET.sub(move, text)
+
+
+def translated_notebook(lang, rel, root=ROOT):
+    """The English notebook with its markdown cells in the language (by cell id; a cell not translated
+    keeps its English text), its own Colab badge, and the stale note atop the first cell when behind."""
+    nb = student.read(root / rel)
+    cells = read_cells_file(lang, rel, root)
+    here = generated_notebook(lang, rel)
+    first = True
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        text = cells.get(cell["id"], (None, ""))[1]
+        if not text.strip():
+            text = relink(BADGE.sub("", cell_source(cell)).strip("\n"), rel, here)
+        if first:
+            note = stale_block(lang, here, rel, root) + "\n" if cells_behind(rel, cells, root) else ""
+            text = colab.with_badge(note + text, here)
+            first = False
+        cell["source"] = colab._source_lines(text)
+    return nb
+
+
+def plan(root=ROOT):
+    """{path: the text `make translations` writes there, or None to delete it}, for every file it manages."""
+    out = {}
+    for lang in present_languages(root):
+        for rel in english_pages(root):
+            if (root / translation_of(lang, rel)).exists():
+                out[translation_of(lang, rel)] = translated_page(lang, rel, root)
+        for rel in english_notebooks(root):
+            if (root / translation_of(lang, rel)).exists():
+                out[generated_notebook(lang, rel)] = student.dumps(translated_notebook(lang, rel, root))
+        for orphan in sorted((root / "translations" / lang / "notebooks").glob("*.ipynb")):
+            rel = f"notebooks/{orphan.name}"
+            if not (root / translation_of(lang, rel)).exists():
+                out[generated_notebook(lang, rel)] = None  # generated from a cells file that is gone
+    for rel in english_pages(root):
+        out[rel] = english_page(rel, root)
+    return out
+
+
+def _current(path, text):
+    if text is None:
+        return not path.exists()
+    return path.exists() and path.read_text(encoding="utf-8") == text
+
+
+def out_of_date(root=ROOT):
+    """The paths whose text differs from what `make translations` would write there."""
+    return [rel for rel, text in plan(root).items() if not _current(root / rel, text)]
+
+
+def write_all(root=ROOT):
+    """Write what plan() says, touching only the files that change; returns the paths written or removed."""
+    done = []
+    for rel, text in plan(root).items():
+        path = root / rel
+        if text is None:
+            path.unlink()
+        elif path.suffix == ".ipynb" and path.exists():
+            # the notebook is rebuilt from its English source; student.rewrite writes it only if it changed
+            if not student.rewrite(path, lambda _, text=text: json.loads(text)):
+                continue
+        elif _current(path, text):
+            continue
+        else:
+            path.write_text(text, encoding="utf-8")
+        done.append(rel)
+    return done
+
+
+# ------------------------------------------------------------------------------------- status and diff
+def _behind_page(lang, rel, root):
+    recorded = read_page(translation_of(lang, rel), root)[1]
+    now = file_hash(root / rel)
+    return None if recorded == now else f"translated from sha256:{recorded}, the English is now sha256:{now}"
+
+
+def _behind_notebook(lang, rel, root):
+    changes = cell_changes(rel, read_cells_file(lang, rel, root), root)
+    said = [f"{len(ids)} cell(s) {what}" for what, ids in changes.items() if ids]
+    return ", ".join(said) + " in the English" if said else None
+
+
+def status(root=ROOT):
+    """Lines naming every translation that is behind its English source or missing, per language."""
+    required = set(manifest(root))
+    lines = []
+    for lang in LANGUAGES:
+        found = []
+        for name in ("GLOSSARY.md", "strings.json"):
+            if not (root / "translations" / lang / name).exists():
+                found.append(f"  missing  translations/{lang}/{name}")
+        for rel in english_pages(root) + english_notebooks(root):
+            here = translation_of(lang, rel)
+            if not (root / here).exists():
+                must = "  (listed in translations/MANIFEST: the tests fail until it exists)" if rel in required else ""
+                found.append(f"  missing  {here}{must}")
+                continue
+            behind = (_behind_notebook if rel.endswith(".ipynb") else _behind_page)(lang, rel, root)
+            if behind:
+                found.append(f"  behind   {here}: {behind}")
+        stale = [rel for rel in out_of_date(root) if rel.startswith(f"translations/{lang}/")]
+        found += [f"  not written yet  {rel}: run `make translations`" for rel in stale]
+        lines.append(f"{lang} ({strings(lang, root)['language']}): " + ("up to date" if not found else
+                                                                          f"{len(found)} to do"))
+        lines += found
+    return lines
+
+
+def _unified(old, new, old_name, new_name):
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        old_name, new_name))
+
+
+def diff(translated_rel, root=ROOT):
+    """What changed in the English since the translation at `translated_rel` was made, and the new marks."""
+    parts = translated_rel.split("/", 2)
+    if len(parts) < 3 or parts[0] != "translations" or parts[1] not in LANGUAGES:
+        raise ValueError(f"{translated_rel} is not a translated file: give translations/<lang>/<path>.")
+    lang, mirrored = parts[1], parts[2]
+    if mirrored.endswith(".cells.md"):
+        rel = mirrored.removesuffix(".cells.md") + ".ipynb"
+        return _diff_cells(lang, rel, root)
+    rel = mirrored
+    recorded = read_page(translated_rel, root)[1]
+    now = LANGUAGES_BLOCK.sub("", (root / rel).read_text(encoding="utf-8"))
+    if recorded == text_hash(now):
+        return f"{translated_rel} is up to date with {rel}.\n"
+    old = LANGUAGES_BLOCK.sub("", english_at(rel, recorded, root))
+    return (_unified(old, now, f"{rel} (sha256:{recorded}, translated)", f"{rel} (now)") +
+            f"\nAfter translating the change, make this the first line of {translated_rel}:\n{header_for(rel, root)}")
+
+
+def header_for(rel, root=ROOT):
+    return f"<!-- translation-of: {rel} sha256:{file_hash(root / rel)} -->\n"
+
+
+def _diff_cells(lang, rel, root):
+    cells = read_cells_file(lang, rel, root)
+    english = {cell_id: (source, digest) for cell_id, source, digest in markdown_cells(root / rel)}
+    changes = cell_changes(rel, cells, root)
+    out = []
+    for cell_id in changes["changed"]:
+        old = english_cell_at(rel, cell_id, cells[cell_id][0], root)
+        out.append(_unified(old + "\n", english[cell_id][0] + "\n", f"cell {cell_id} (translated)", f"cell {cell_id} (now)"))
+        out.append(f"then mark the block: <!-- cell: {cell_id} sha256:{english[cell_id][1]} -->\n\n")
+    for cell_id in changes["new"]:
+        out.append(f"new cell {cell_id}: add this block, in the notebook's order, translated:\n"
+                   f"<!-- cell: {cell_id} sha256:{english[cell_id][1]} -->\n{BADGE.sub('', english[cell_id][0]).strip()}\n\n")
+    for cell_id in changes["gone"]:
+        out.append(f"cell {cell_id} is no longer in {rel}: remove its block.\n\n")
+    return "".join(out) or f"{translation_of(lang, rel)} is up to date with {rel}.\n"
+
+
+# -------------------------------------------------------------------- structure: translation vs its English
+FENCE_OPEN = re.compile(r"^( {0,3}(?:[-*+] |[0-9]+[.)] )?\s*)(`{3,}|~{3,})")
+CODE_SPAN = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+INLINE_MATH = re.compile(r"\$([^$\n]+?)\$")
+LINK_TARGET = re.compile(r"\]\(\s*(<[^>\n]*>|[^)\s]+)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)")
+REF_DEFINITION = re.compile(r"^ {0,3}\[[^\]\n]+\]:\s*(\S+).*$", re.M)
+HTML_TARGET = re.compile(r"\b(?:href|src)\s*=\s*[\"']([^\"']+)[\"']", re.I)
+AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+BARE_URL = re.compile(r"https?://[^\s<>()\[\]`*\"']+[^\s<>()\[\]`*\"'.,;:!?]")
+HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+HEADING = re.compile(r"^ {0,3}(#{1,6})(?:\s|$)", re.M)
+# A number: digits, with points between groups (0.5, 3.11.7). A comma or a space splits "32,768" in two on
+# both sides alike; a decimal comma (0,5) reads as 0 and 5 and is caught.
+NUMBER = re.compile(r"(?<![0-9])[0-9]+(?:\.[0-9]+)*")
+# GitHub and Colab addresses of a translated file name the English one when compared.
+TRANSLATED_URL = re.compile(r"(/blob/[^/]+/)translations/[a-z]{2}/")
+
+
+def _is_url(target):
+    return bool(re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*:|//)", target))
+
+
+def split_fences(text):
+    """(the text with each fenced code block replaced by one empty line, [each block]); a block keeps its fence
+    lines, without the indentation of its opening fence (a block inside a list item is compared as written)."""
+    prose, blocks, block = [], [], None
+    for line in text.split("\n"):
+        if block is None:
+            match = FENCE_OPEN.match(line)
+            if match:
+                indent, fence, block = len(match.group(1)), match.group(2), [line[len(match.group(1)):]]
+            else:
+                prose.append(line)
+            continue
+        block.append(line[indent:] if not line[:indent].strip() else line.lstrip())
+        closing = line.strip()
+        if closing and set(closing) == {fence[0]} and len(closing) >= len(fence):
+            blocks.append("\n".join(block))
+            block = None
+            prose.append("")
+    if block is not None:
+        blocks.append("\n".join(block))
+    return "\n".join(prose), blocks
+
+
+def structure(text, rel, lang=None):
+    """What a translation must keep of its English: headings per level, code blocks, formulas, numbers and
+    link targets (resolved to repository paths from `rel`, the file's own place)."""
+    prose, code = split_fences(HTML_COMMENT.sub("", text))
+    headings = Counter(len(m.group(1)) for m in HEADING.finditer(prose))
+    spans = []
+    prose = CODE_SPAN.sub(lambda m: spans.append(m.group(0)) or f"\x00{len(spans) - 1}\x00", prose)
+    display = [m.strip() for m in DISPLAY_MATH.findall(prose)]
+    prose = DISPLAY_MATH.sub(" ", prose)
+    inline = Counter(m.strip() for m in INLINE_MATH.findall(prose))
+    prose = INLINE_MATH.sub(" ", prose)
+    prose = re.sub("\x00([0-9]+)\x00", lambda m: spans[int(m.group(1))], prose)
+    targets = []
+    for pattern in (LINK_TARGET, REF_DEFINITION, HTML_TARGET, AUTOLINK, BARE_URL):
+        targets += [m.group(1) if pattern is not BARE_URL else m.group(0) for m in pattern.finditer(prose)]
+        prose = pattern.sub(" ", prose)
+    links = {resolve(target.strip("<>"), rel, lang) for target in targets}
+    return {"headings": headings, "code": code, "display": display, "inline": inline,
+            "numbers": Counter(NUMBER.findall(prose)), "links": links}
+
+
+def resolve(target, rel, lang=None):
+    """A link target of the file `rel` as a repository path (or an address), its fragment stripped; a path
+    inside translations/<lang>/ that mirrors a translated English file becomes that English path."""
+    if _is_url(target):
+        return TRANSLATED_URL.sub(r"\1", target.split("#", 1)[0])
+    path = unquote(target.split("#", 1)[0].split("?", 1)[0])
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), path)) if path else rel
+    prefix = f"translations/{lang}/"
+    if lang and resolved.startswith(prefix) and has_translation(resolved[len(prefix):]):
+        return resolved[len(prefix):]
+    if lang and has_translation(resolved):
+        return f"{resolved} (the English file, not its translation)"
+    return resolved
+
+
+def _first_difference(a, b):
+    for i, (x, y) in enumerate(zip(a.split("\n"), b.split("\n"))):
+        if x != y:
+            return f"line {i + 1}: English {x!r}, translation {y!r}"
+    return "one of them is longer"
+
+
+def _counted(counter):
+    return ", ".join(f"'{k}' (×{n})" if n > 1 else f"'{k}'" for k, n in sorted(counter.items()))
+
+
+def compare(english, translation):
+    """Sentences naming each way a translation's structure differs from its English, and how to fix it."""
+    problems = []
+    for level in sorted(set(english["headings"]) | set(translation["headings"])):
+        a, b = english["headings"][level], translation["headings"][level]
+        if a != b:
+            problems.append(f"{'#' * level} headings: the English has {a}, the translation {b}; give each English "
+                            f"heading one translated heading of the same level.")
+    for kind, name in (("code", "fenced code blocks"), ("display", "$$ formulas")):
+        a, b = english[kind], translation[kind]
+        if len(a) != len(b):
+            problems.append(f"{name}: the English has {len(a)}, the translation {len(b)}; copy every one, in order.")
+        else:
+            for i, (x, y) in enumerate(zip(a, b)):
+                if x != y:
+                    problems.append(f"{name}: number {i + 1} differs from the English ({_first_difference(x, y)}); "
+                                    f"copy it byte for byte.")
+    for kind, name in (("inline", "inline formulas"), ("numbers", "numbers")):
+        only_english, only_translation = english[kind] - translation[kind], translation[kind] - english[kind]
+        if only_english or only_translation:
+            problems.append(f"{name} differ: only in the English {_counted(only_english) or 'none'}; only in the "
+                            f"translation {_counted(only_translation) or 'none'}; write each exactly as the English "
+                            f"does ({'unchanged, between $' if kind == 'inline' else 'Western digits, a point as the decimal mark'}).")
+    only_english = english["links"] - translation["links"]
+    only_translation = translation["links"] - english["links"]
+    if only_english or only_translation:
+        problems.append(f"links differ: only the English reaches {sorted(only_english) or 'nothing more'}; only the "
+                        f"translation reaches {sorted(only_translation) or 'nothing more'}; a link to a README, lesson or "
+                        f"notebook keeps the English text, a link to any other file climbs to the English file "
+                        f"(figures/x.png becomes ../../../lessons/figures/x.png in a lesson).")
+    return problems
+
+
+def strip_generated(text):
+    """A file's text without the header line and the tool's blocks (languages, stale note)."""
+    return STALE_BLOCK.sub("", LANGUAGES_BLOCK.sub("", HEADER.sub("", text, count=1)))
+
+
+def page_problems(lang, rel, root=ROOT):
+    """Structure problems of the translated page of English page `rel`, against the version it records."""
+    here = translation_of(lang, rel)
+    _, recorded, _ = read_page(here, root)
+    english = strip_generated(english_at(rel, recorded, root))
+    translated = strip_generated((root / here).read_text(encoding="utf-8"))
+    return compare(structure(english, rel), structure(translated, here, lang))
+
+
+def cells_problems(lang, rel, root=ROOT):
+    """Structure problems of each cell of a cells file, against the English cell of the recorded hash."""
+    here = generated_notebook(lang, rel)
+    problems = []
+    for cell_id, (recorded, text) in read_cells_file(lang, rel, root).items():
+        english = BADGE.sub("", english_cell_at(rel, cell_id, recorded, root))
+        problems += [f"cell {cell_id}: {p}" for p in compare(structure(english, rel), structure(text, here, lang))]
+    return problems
+
+
+# ------------------------------------------------------------------------------------- right to left
+RTL_OPEN = re.compile(r"^\s*<div\s+dir=[\"']rtl[\"'][^>]*>\s*$", re.I)
+DIV_OPEN = re.compile(r"^\s*<div\b[^>]*>\s*$", re.I)
+DIV_CLOSE = re.compile(r"^\s*</div>\s*$", re.I)
+LETTER = re.compile(r"[^\W\d_]")
+
+
+def rtl_problems(text):
+    """Where a Hebrew or Persian text breaks the rules: prose outside a <div dir="rtl">, a code block or a
+    $$ formula inside one, a div without blank lines around its content, a div never closed."""
+    lines = strip_generated(text).split("\n")
+    problems, open_divs, i, in_paragraph = [], [], 0, False
+    where = "line {}: "
+    while i < len(lines):
+        line = lines[i]
+        inside = "rtl" in (kind for kind, _ in open_divs)
+        fence = FENCE_OPEN.match(line)
+        if RTL_OPEN.match(line) or DIV_OPEN.match(line):
+            open_divs.append(("rtl" if RTL_OPEN.match(line) else "div", i + 1))
+            if i + 1 < len(lines) and lines[i + 1].strip():
+                problems.append(where.format(i + 1) + "put a blank line after the <div>, or the Markdown inside "
+                                "it is not rendered.")
+        elif DIV_CLOSE.match(line):
+            if not open_divs:
+                problems.append(where.format(i + 1) + "</div> closes no div: remove it.")
+            else:
+                open_divs.pop()
+            if i > 0 and lines[i - 1].strip() and not DIV_CLOSE.match(lines[i - 1]):
+                problems.append(where.format(i + 1) + "put a blank line before the </div>, or the Markdown before "
+                                "it is not rendered.")
+        elif fence or line.strip().startswith("$$"):
+            what = "a code block" if fence else "a $$ formula"
+            if inside:
+                problems.append(where.format(i + 1) + f"{what} inside <div dir=\"rtl\">: close the div before it "
+                                "and reopen it after, so it stays left to right.")
+            i = _skip_block(lines, i, fence)
+            in_paragraph = False
+            continue
+        elif line.strip() and LETTER.search(line) and not line.strip().startswith("<!--"):
+            if not inside and not in_paragraph:
+                problems.append(where.format(i + 1) + f"prose outside <div dir=\"rtl\"> ({line.strip()[:40]!r}): "
+                                "put it inside one.")
+            in_paragraph = True
+            i += 1
+            continue
+        in_paragraph = bool(line.strip()) and in_paragraph
+        i += 1
+    for _, number in open_divs:
+        problems.append(where.format(number) + "this <div> is never closed: add </div> (after a blank line).")
+    return problems
+
+
+def _skip_block(lines, i, fence):
+    """The index after the code block or $$ formula that starts at line i."""
+    if fence:
+        mark = fence.group(2)
+        for j in range(i + 1, len(lines)):
+            closing = lines[j].strip()
+            if closing and set(closing) == {mark[0]} and len(closing) >= len(mark):
+                return j + 1
+        return len(lines)
+    first = lines[i].strip()
+    if first.count("$$") >= 2 and first != "$$":
+        return i + 1
+    for j in range(i + 1, len(lines)):
+        if "$$" in lines[j]:
+            return j + 1
+    return len(lines)
+
+
+# ------------------------------------------------------------------------------------- command line
+def main(argv):
+    command = argv[0] if argv else "write"
+    if command == "write":
+        for rel in write_all():
+            print("wrote" if (ROOT / rel).exists() else "removed", rel)
+    elif command == "status":
+        print("\n".join(status()))
+    elif command == "diff" and len(argv) == 2:
+        print(diff(argv[1].removeprefix("./")), end="")
+    else:
+        print("usage: python -m utils.translations [write | status | diff translations/<lang>/<file>]")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except (ValueError, LookupError) as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)
