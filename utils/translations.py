@@ -278,8 +278,8 @@ def stale_block(lang, here_rel, source_rel, root=ROOT):
     """The note atop a translation that is behind its English source, linked from where the note is."""
     link = f"[{source_rel}]({relative(here_rel, source_rel)})"
     sentence = strings(lang, root)["stale"].replace("{source}", link)
-    note = _in_language(f"> ⚠️ {sentence}", lang)
-    return f"<!-- stale -->\n{note}\n<!-- /stale -->\n" if lang not in RTL else f"<!-- stale -->\n{note}<!-- /stale -->\n"
+    gap = "" if lang in RTL else "\n"  # a blank line ends the quote (a div's closing tag does it in RTL)
+    return f"<!-- stale -->\n{_in_language(f'> ⚠️ {sentence}', lang)}{gap}<!-- /stale -->\n"
 
 
 def languages_block(rel, lang, root=ROOT):
@@ -455,6 +455,7 @@ def _behind_notebook(lang, rel, root):
 def status(root=ROOT):
     """Lines naming every translation that is behind its English source or missing, per language."""
     required = set(manifest(root))
+    unwritten = out_of_date(root)
     lines = []
     for lang in LANGUAGES:
         found = []
@@ -470,7 +471,7 @@ def status(root=ROOT):
             behind = (_behind_notebook if rel.endswith(".ipynb") else _behind_page)(lang, rel, root)
             if behind:
                 found.append(f"  behind   {here}: {behind}")
-        stale = [rel for rel in out_of_date(root) if rel.startswith(f"translations/{lang}/")]
+        stale = [rel for rel in unwritten if rel.startswith(f"translations/{lang}/")]
         found += [f"  not written yet  {rel}: run `make translations`" for rel in stale]
         lines.append(f"{lang} ({strings(lang, root)['language']}): " + ("up to date" if not found else
                                                                           f"{len(found)} to do"))
@@ -674,54 +675,56 @@ def cells_problems(lang, rel, root=ROOT):
 
 
 # ------------------------------------------------------------------------------------- right to left
-RTL_OPEN = re.compile(r"^\s*<div\s+dir=[\"']rtl[\"'][^>]*>\s*$", re.I)
-DIV_OPEN = re.compile(r"^\s*<div\b[^>]*>\s*$", re.I)
-DIV_CLOSE = re.compile(r"^\s*</div>\s*$", re.I)
+OPEN_TAG = re.compile(r"^\s*<(div|details)\b([^>]*)>", re.I)   # the block elements a translation wraps prose in
+CLOSE_TAG = re.compile(r"^\s*</(div|details)>\s*$", re.I)
+RTL_ATTRIBUTE = re.compile(r"\bdir\s*=\s*[\"']rtl[\"']", re.I)
+TAG = re.compile(r"<[^>]*>")
 LETTER = re.compile(r"[^\W\d_]")
 
 
 def rtl_problems(text):
-    """Where a Hebrew or Persian text breaks the rules: prose outside a <div dir="rtl">, a code block or a
-    $$ formula inside one, a div without blank lines around its content, a div never closed."""
+    """Where a Hebrew or Persian text breaks the rules: prose outside a <div dir="rtl"> (or an element with
+    dir="rtl"), a code block or a $$ formula inside one, a div without blank lines around its Markdown, a div
+    never closed."""
     lines = strip_generated(text).split("\n")
-    problems, open_divs, i, in_paragraph = [], [], 0, False
-    where = "line {}: "
+    problems, open_tags, i, in_paragraph = [], [], 0, False
+
+    def say(number, sentence):
+        problems.append(f"line {number}: {sentence}")
+
     while i < len(lines):
-        line = lines[i]
-        inside = "rtl" in (kind for kind, _ in open_divs)
-        fence = FENCE_OPEN.match(line)
-        if RTL_OPEN.match(line) or DIV_OPEN.match(line):
-            open_divs.append(("rtl" if RTL_OPEN.match(line) else "div", i + 1))
-            if i + 1 < len(lines) and lines[i + 1].strip():
-                problems.append(where.format(i + 1) + "put a blank line after the <div>, or the Markdown inside "
-                                "it is not rendered.")
-        elif DIV_CLOSE.match(line):
-            if not open_divs:
-                problems.append(where.format(i + 1) + "</div> closes no div: remove it.")
+        line, blank_after = lines[i], i + 1 >= len(lines) or not lines[i + 1].strip()
+        inside = any(rtl for _, rtl, _ in open_tags)
+        fence, opening, closing = FENCE_OPEN.match(line), OPEN_TAG.match(line), CLOSE_TAG.match(line)
+        prose = LETTER.search(TAG.sub("", line)) and not line.strip().startswith("<!--")
+        if opening:
+            tag, rtl = opening.group(1).lower(), bool(RTL_ATTRIBUTE.search(opening.group(2)))
+            open_tags.append((tag, rtl, i + 1))
+            if tag == "div" and not line[opening.end():].strip() and not blank_after:
+                say(i + 1, "put a blank line after the <div>, or the Markdown inside it is not rendered.")
+            prose = LETTER.search(TAG.sub("", line[opening.end():]))
+            inside = inside or rtl
+        elif closing:
+            tag = closing.group(1).lower()
+            if tag not in (t for t, _, _ in open_tags):
+                say(i + 1, f"</{tag}> closes nothing: remove it.")
             else:
-                open_divs.pop()
-            if i > 0 and lines[i - 1].strip() and not DIV_CLOSE.match(lines[i - 1]):
-                problems.append(where.format(i + 1) + "put a blank line before the </div>, or the Markdown before "
-                                "it is not rendered.")
+                open_tags.pop(max(k for k, (t, _, _) in enumerate(open_tags) if t == tag))
+            if tag == "div" and i > 0 and lines[i - 1].strip() and not CLOSE_TAG.match(lines[i - 1]):
+                say(i + 1, "put a blank line before the </div>, or the Markdown before it is not rendered.")
         elif fence or line.strip().startswith("$$"):
-            what = "a code block" if fence else "a $$ formula"
             if inside:
-                problems.append(where.format(i + 1) + f"{what} inside <div dir=\"rtl\">: close the div before it "
-                                "and reopen it after, so it stays left to right.")
-            i = _skip_block(lines, i, fence)
-            in_paragraph = False
+                say(i + 1, f"{'a code block' if fence else 'a $$ formula'} inside <div dir=\"rtl\">: close the div "
+                           "before it and reopen it after, so it stays left to right.")
+            i, in_paragraph = _skip_block(lines, i, fence), False
             continue
-        elif line.strip() and LETTER.search(line) and not line.strip().startswith("<!--"):
-            if not inside and not in_paragraph:
-                problems.append(where.format(i + 1) + f"prose outside <div dir=\"rtl\"> ({line.strip()[:40]!r}): "
-                                "put it inside one.")
-            in_paragraph = True
-            i += 1
-            continue
-        in_paragraph = bool(line.strip()) and in_paragraph
+        if prose and not inside and not in_paragraph:
+            say(i + 1, f"prose outside <div dir=\"rtl\"> ({line.strip()[:40]!r}): put it inside one, or give "
+                           "its element dir=\"rtl\" (<details dir=\"rtl\">).")
+        in_paragraph = bool(line.strip()) and (in_paragraph or bool(prose))
         i += 1
-    for _, number in open_divs:
-        problems.append(where.format(number) + "this <div> is never closed: add </div> (after a blank line).")
+    for tag, _, number in open_tags:
+        say(number, f"this <{tag}> is never closed: add </{tag}>{' (after a blank line)' if tag == 'div' else ''}.")
     return problems
 
 
