@@ -395,6 +395,9 @@ def test_an_element_with_dir_rtl_holds_prose_too():
     assert tr.rtl_problems(answer.format(' dir="rtl"')) == []
     problems = tr.rtl_problems(answer.format(""))
     assert len(problems) == 1 and problems[0].startswith("line 1: prose outside"), problems
+    code = '<div dir="rtl">\n\nכי:\n\n<div dir="ltr">\n\n```python\nx = 1\n```\n\n</div>\n\nכך.\n\n</div>'
+    assert tr.rtl_problems(code) == [], "code in a <div dir=\"ltr\"> inside the rtl one stays left to right"
+    assert "a code block inside" in tr.rtl_problems(code.replace('dir="ltr"', 'class="x"'))[0]
 
 
 def test_make_translations_generates_notebooks_and_language_lines(course):

@@ -677,7 +677,7 @@ def cells_problems(lang, rel, root=ROOT):
 # ------------------------------------------------------------------------------------- right to left
 OPEN_TAG = re.compile(r"^\s*<(div|details)\b([^>]*)>", re.I)   # the block elements a translation wraps prose in
 CLOSE_TAG = re.compile(r"^\s*</(div|details)>\s*$", re.I)
-RTL_ATTRIBUTE = re.compile(r"\bdir\s*=\s*[\"']rtl[\"']", re.I)
+DIRECTION = re.compile(r"\bdir\s*=\s*[\"'](rtl|ltr)[\"']", re.I)
 TAG = re.compile(r"<[^>]*>")
 LETTER = re.compile(r"[^\W\d_]")
 
@@ -694,16 +694,18 @@ def rtl_problems(text):
 
     while i < len(lines):
         line, blank_after = lines[i], i + 1 >= len(lines) or not lines[i + 1].strip()
-        inside = any(rtl for _, rtl, _ in open_tags)
+        # the innermost element that sets a direction decides it (<div dir="ltr"> inside an rtl one is left to right)
+        inside = next((d for _, d, _ in reversed(open_tags) if d), None) == "rtl"
         fence, opening, closing = FENCE_OPEN.match(line), OPEN_TAG.match(line), CLOSE_TAG.match(line)
         prose = LETTER.search(TAG.sub("", line)) and not line.strip().startswith("<!--")
         if opening:
-            tag, rtl = opening.group(1).lower(), bool(RTL_ATTRIBUTE.search(opening.group(2)))
-            open_tags.append((tag, rtl, i + 1))
+            tag, direction = opening.group(1).lower(), DIRECTION.search(opening.group(2))
+            direction = direction and direction.group(1).lower()
+            open_tags.append((tag, direction, i + 1))
             if tag == "div" and not line[opening.end():].strip() and not blank_after:
                 say(i + 1, "put a blank line after the <div>, or the Markdown inside it is not rendered.")
             prose = LETTER.search(TAG.sub("", line[opening.end():]))
-            inside = inside or rtl
+            inside = direction == "rtl" if direction else inside
         elif closing:
             tag = closing.group(1).lower()
             if tag not in (t for t, _, _ in open_tags):
