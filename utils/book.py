@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from . import colab
+from .translations import LANGUAGES_BLOCK
 
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTED = ROOT / "build" / "executed"
@@ -103,6 +104,8 @@ def build(out=BOOK, only=None):
     (src / "notebooks").mkdir(parents=True)
     shutil.copytree(ROOT / "lessons", src / "lessons", ignore=lambda d, names: [
         n for n in names if only is not None and n.endswith(".md") and Path(n).stem not in only])
+    for lesson in (src / "lessons").glob("*.md"):  # their language line links to translations/, not in the book
+        lesson.write_text(LANGUAGES_BLOCK.sub("", lesson.read_text(encoding="utf-8")), encoding="utf-8")
     stems = []
     for path in notebooks():
         if only is not None and path.stem not in only:
