@@ -37,3 +37,60 @@ def test_a_decoder_learns_a_fixed_batch():
         opt.step()
     after = sum(loss_now(s) for s in range(4)) / 4
     assert after < 0.7 * before, (before, after)
+
+
+# ---------------------------------------------------------------- the pipeline, on a small random CLIP
+
+import pytest  # noqa: E402
+
+from tests.small_models import small_clip  # noqa: E402
+from utils import unclip  # noqa: E402
+
+SMALL = dict(n_train=64, steps=3, batch_size=8, prior_steps=3, prior_batch=16, threads=1)
+
+
+@pytest.fixture
+def trained(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    clip_model = small_clip()
+    (decoder, prior), history = unclip.train_unclip(clip_model, progress=False, device="cpu", **SMALL)
+    return clip_model, decoder, prior, history, tmp_path
+
+
+def test_training_caches_its_data_and_checkpoints_round_trip(trained):
+    clip_model, decoder, prior, history, tmp = trained
+    assert len(history["decoder_loss"]) == 3 and len(history["prior_loss"]) == 3
+    assert len(list((tmp / "unclip").glob("data-*.pt"))) == 1            # rendered and embedded once
+    path = unclip.save_unclip(decoder, prior, unclip.unclip_path(clip_model), history)
+    (d2, p2), h2 = unclip.read_unclip(path, device="cpu")
+    x, t, e = torch.randn(2, 3, 32, 32), torch.tensor([3, 700]), torch.randn(2, 32)
+    torch.testing.assert_close(d2(x, t, e), decoder(x, t, e))
+    assert h2["settings"]["steps"] == 3
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="delete it"):
+        unclip.read_unclip(path)
+
+
+def test_generate_returns_the_best_first_is_seeded_and_checks_its_prompt(trained):
+    clip_model, decoder, prior, _, _ = trained
+    kw = dict(decoder=decoder, prior=prior, clip_model=clip_model, device="cpu", ddim_steps=3, n_samples=4)
+    best, samples = unclip.generate("a photo of a red star", seed=1, **kw)
+    scores = [s for _, s in samples]
+    assert len(samples) == 4 and scores == sorted(scores, reverse=True) and samples[0][0] is best
+    assert best.size == (32, 32)
+    again = unclip.sample_images("a photo of a red star", seed=1, **kw)["images"]
+    torch.testing.assert_close(again, unclip.sample_images("a photo of a red star", seed=1, **kw)["images"])
+    with pytest.raises(ValueError, match="Unknown word"):
+        unclip.generate("a photo of a red dragon", **kw)
+    with pytest.raises(ValueError, match="guidance must be"):
+        unclip.generate("a red star", guidance=-1, **kw)
+    with pytest.raises(ValueError, match="Unknown training setting"):
+        unclip.train_unclip(clip_model, progress=False, stepz=3)
+
+
+def test_slerp_stays_on_the_sphere_and_hits_both_ends():
+    a, b = torch.nn.functional.normalize(torch.randn(2, 16), dim=-1)
+    for w in (0.0, 0.3, 1.0):
+        assert abs(unclip.slerp(a, b, w).norm().item() - 1) < 1e-5
+    torch.testing.assert_close(unclip.slerp(a, b, 0.0), a)
+    torch.testing.assert_close(unclip.slerp(a, b, 1.0), b)
