@@ -9,6 +9,7 @@ from utils.unclip import LatentDecoder, PixelDecoder, Prior, ResBlock
 def test_decoders_predict_noise_of_their_input_shape():
     t, emb = torch.tensor([0, 999]), torch.randn(2, 128)
     assert PixelDecoder()(torch.randn(2, 3, 32, 32), t, emb).shape == (2, 3, 32, 32)
+    assert PixelDecoder(patch=2)(torch.randn(2, 3, 32, 32), t, emb).shape == (2, 3, 32, 32)
     assert LatentDecoder()(torch.randn(2, 32, 8, 8), t, emb).shape == (2, 32, 8, 8)
 
 
