@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from utils import colab, student
+from utils import translation_checks as checks
 from utils import translations as tr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,13 +87,13 @@ def test_nothing_else_in_the_language_folder(lang):
 
 @pytest.mark.parametrize("lang, rel", PAGES, ids=ids(PAGES))
 def test_page_has_the_structure_of_its_english(lang, rel):
-    problems = tr.page_problems(lang, rel)
+    problems = checks.page_problems(lang, rel)
     assert not problems, f"{tr.translation_of(lang, rel)}:\n  " + "\n  ".join(problems)
 
 
 @pytest.mark.parametrize("lang, rel", CELLS, ids=ids(CELLS))
 def test_cells_have_the_structure_of_their_english(lang, rel):
-    problems = tr.cells_problems(lang, rel)
+    problems = checks.cells_problems(lang, rel)
     assert not problems, f"{tr.translation_of(lang, rel)}:\n  " + "\n  ".join(problems)
 
 
@@ -107,7 +108,7 @@ def test_right_to_left(lang, rel):
         texts = [(f"cell {cell_id}: ", text) for cell_id, (_, text) in tr.read_cells_file(lang, rel).items()]
     else:
         texts = [("", (ROOT / here).read_text(encoding="utf-8"))]
-    problems = [where + p for where, text in texts for p in tr.rtl_problems(text)]
+    problems = [where + p for where, text in texts for p in checks.rtl_problems(text)]
     assert not problems, f"{here}:\n  " + "\n  ".join(problems)
 
 
@@ -329,11 +330,11 @@ def edit(root, rel, old, new):
 
 
 def test_a_faithful_translation_passes(course):
-    assert tr.page_problems("sl", "README.md", course) == []
-    assert tr.page_problems("sl", "lessons/01_demo.md", course) == []
-    assert tr.page_problems("he", "lessons/01_demo.md", course) == []
-    assert tr.cells_problems("sl", "notebooks/01_demo.ipynb", course) == []
-    assert tr.rtl_problems((course / "translations/he/lessons/01_demo.md").read_text(encoding="utf-8")) == []
+    assert checks.page_problems("sl", "README.md", course) == []
+    assert checks.page_problems("sl", "lessons/01_demo.md", course) == []
+    assert checks.page_problems("he", "lessons/01_demo.md", course) == []
+    assert checks.cells_problems("sl", "notebooks/01_demo.ipynb", course) == []
+    assert checks.rtl_problems((course / "translations/he/lessons/01_demo.md").read_text(encoding="utf-8")) == []
 
 
 SL = "translations/sl/lessons/01_demo.md"
@@ -356,23 +357,23 @@ SL = "translations/sl/lessons/01_demo.md"
 ])
 def test_each_difference_from_the_english_is_named(course, old, new, expected):
     edit(course, SL, old, new)
-    problems = tr.page_problems("sl", "lessons/01_demo.md", course)
+    problems = checks.page_problems("sl", "lessons/01_demo.md", course)
     assert any(expected in p for p in problems), problems
 
 
 def test_a_link_to_a_translated_heading_and_a_translated_sibling_is_fine(course):
-    structure = tr.structure(SL_LESSON, SL, "sl")
+    structure = checks.structure(SL_LESSON, SL, "sl")
     assert {"lessons/01_demo.md", "notebooks/01_demo.ipynb", "lessons/figures/x.png"} <= structure["links"]
 
 
 def test_numbers_inside_code_and_link_targets_do_not_count():
     text = "Run `f(3)` in [cell 4](../notebooks/05_x.ipynb#cell-6) or:\n\n```\nx = 7\n```\n"
-    assert tr.structure(text, "lessons/01_x.md")["numbers"] == {"3": 1, "4": 1}
+    assert checks.structure(text, "lessons/01_x.md")["numbers"] == {"3": 1, "4": 1}
 
 
 def test_a_cell_that_differs_is_named(course):
     edit(course, "translations/sl/notebooks/01_demo.cells.md", "Merilo je 14.3", "Merilo je 14,3")
-    problems = tr.cells_problems("sl", "notebooks/01_demo.ipynb", course)
+    problems = checks.cells_problems("sl", "notebooks/01_demo.ipynb", course)
     assert len(problems) == 1 and problems[0].startswith("cell part: numbers differ"), problems
 
 
@@ -386,18 +387,18 @@ def test_a_cell_that_differs_is_named(course):
 ])
 def test_right_to_left_mistakes_are_named(course, old, new, expected):
     edit(course, "translations/he/lessons/01_demo.md", old, new)
-    problems = tr.rtl_problems((course / "translations/he/lessons/01_demo.md").read_text(encoding="utf-8"))
+    problems = checks.rtl_problems((course / "translations/he/lessons/01_demo.md").read_text(encoding="utf-8"))
     assert any(expected in p for p in problems), problems
 
 
 def test_an_element_with_dir_rtl_holds_prose_too():
     answer = "<details{}><summary>תשובה</summary>\n\n<div dir=\"rtl\">\n\nכי כך.\n\n</div>\n</details>"
-    assert tr.rtl_problems(answer.format(' dir="rtl"')) == []
-    problems = tr.rtl_problems(answer.format(""))
+    assert checks.rtl_problems(answer.format(' dir="rtl"')) == []
+    problems = checks.rtl_problems(answer.format(""))
     assert len(problems) == 1 and problems[0].startswith("line 1: prose outside"), problems
     code = '<div dir="rtl">\n\nכי:\n\n<div dir="ltr">\n\n```python\nx = 1\n```\n\n</div>\n\nכך.\n\n</div>'
-    assert tr.rtl_problems(code) == [], "code in a <div dir=\"ltr\"> inside the rtl one stays left to right"
-    assert "a code block inside" in tr.rtl_problems(code.replace('dir="ltr"', 'class="x"'))[0]
+    assert checks.rtl_problems(code) == [], "code in a <div dir=\"ltr\"> inside the rtl one stays left to right"
+    assert "a code block inside" in checks.rtl_problems(code.replace('dir="ltr"', 'class="x"'))[0]
 
 
 def test_make_translations_generates_notebooks_and_language_lines(course):
@@ -428,8 +429,8 @@ def test_make_translations_generates_notebooks_and_language_lines(course):
     he = (course / "translations/he/lessons/01_demo.md").read_text(encoding="utf-8")
     assert colab.lesson_link("notebooks/01_demo.ipynb") in he, "no Hebrew notebook: the link opens the English one"
     assert '<!-- languages -->\n<div dir="rtl">\n\n[he] other languages:' in he
-    assert tr.rtl_problems(he) == [] and tr.page_problems("he", "lessons/01_demo.md", course) == []
-    assert tr.page_problems("sl", "lessons/01_demo.md", course) == []
+    assert checks.rtl_problems(he) == [] and checks.page_problems("he", "lessons/01_demo.md", course) == []
+    assert checks.page_problems("sl", "lessons/01_demo.md", course) == []
 
 
 def test_a_cell_without_translation_keeps_the_english_with_working_links(course):
@@ -454,13 +455,13 @@ def test_a_translation_behind_its_english_says_so_until_updated(course):
     assert sl.startswith(hashed_line(sl) + "<!-- stale -->\n> ⚠️ [sl] behind [lessons/01_demo.md]"
                                           "(../../../lessons/01_demo.md), read the English.\n\n<!-- /stale -->\n\n# 01")
     he = (course / "translations/he/lessons/01_demo.md").read_text(encoding="utf-8")
-    assert '<!-- stale -->\n<div dir="rtl">\n\n> ⚠️ [he] behind' in he and tr.rtl_problems(he) == []
+    assert '<!-- stale -->\n<div dir="rtl">\n\n> ⚠️ [he] behind' in he and checks.rtl_problems(he) == []
     title = tr.cell_source(student.read(course / "translations/sl/notebooks/01_demo.ipynb")["cells"][0])
     assert "<!-- stale -->\n> ⚠️ [sl] behind [notebooks/01_demo.ipynb](../../../notebooks/01_demo.ipynb)" in title
 
     # still compared with the English it was translated from (found in git history), not with the new one
-    assert tr.page_problems("sl", "lessons/01_demo.md", course) == []
-    assert tr.cells_problems("sl", "notebooks/01_demo.ipynb", course) == []
+    assert checks.page_problems("sl", "lessons/01_demo.md", course) == []
+    assert checks.cells_problems("sl", "notebooks/01_demo.ipynb", course) == []
     report = "\n".join(tr.status(course))
     assert "behind   translations/sl/lessons/01_demo.md" in report
     assert "behind   translations/sl/notebooks/01_demo.cells.md: 1 cell(s) changed" in report
@@ -475,7 +476,7 @@ def test_a_translation_behind_its_english_says_so_until_updated(course):
     edit(course, SL, "merilo 14.3", "merilo 14.29")
     tr.write_all(course)
     sl = (course / SL).read_text(encoding="utf-8")
-    assert "<!-- stale -->" not in sl and tr.page_problems("sl", "lessons/01_demo.md", course) == []
+    assert "<!-- stale -->" not in sl and checks.page_problems("sl", "lessons/01_demo.md", course) == []
 
 
 def hashed_line(text):
@@ -485,7 +486,7 @@ def hashed_line(text):
 def test_a_recorded_hash_found_nowhere_is_one_clear_sentence(course):
     edit(course, SL, tr.file_hash(course / "lessons/01_demo.md"), "0123456789ab")
     with pytest.raises(LookupError, match=r"No version of lessons/01_demo.md in this clone has the hash 0123456789ab"):
-        tr.page_problems("sl", "lessons/01_demo.md", course)
+        checks.page_problems("sl", "lessons/01_demo.md", course)
 
 
 def test_a_translation_without_its_header_is_one_clear_sentence(course):
