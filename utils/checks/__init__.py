@@ -11,3 +11,4 @@ from .lesson04 import *  # noqa: F401,F403
 from .lesson05 import *  # noqa: F401,F403
 from .lesson06 import *  # noqa: F401,F403
 from .lesson07 import *  # noqa: F401,F403
+from .lesson08 import *  # noqa: F401,F403
