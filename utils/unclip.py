@@ -229,7 +229,7 @@ def train_prior(data, steps=1500, lr=1e-3, batch_size=256, seed=0):
 
 
 def train_decoder(data, steps=5000, batch_size=128, lr=2e-3, warmup=100, p_uncond=0.1, seed=0, progress=True,
-                  threads="auto", widths=DECODER_WIDTHS, device=None):
+                  threads="auto", widths=DECODER_WIDTHS, device=None, patch=1):
     """Train a PixelDecoder on (picture, image embedding) pairs with the epsilon loss; the embedding is
     replaced by zeros for a share p_uncond of each batch (classifier-free guidance needs both)."""
     from tqdm.auto import tqdm
@@ -239,7 +239,7 @@ def train_decoder(data, steps=5000, batch_size=128, lr=2e-3, warmup=100, p_uncon
     device = get_device(device) if not isinstance(device, torch.device) else device
     set_seed(seed)
     schedule = noise_schedule()
-    model = PixelDecoder(widths, emb_dim=data["image_emb"].shape[1]).to(device).train()
+    model = PixelDecoder(widths, emb_dim=data["image_emb"].shape[1], patch=patch).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
     losses, n = [], len(data["pixels"])
