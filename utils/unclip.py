@@ -17,8 +17,8 @@ Latents", the paper of DALL·E 2), built small on the Shapes world.
 `generate(prompt, seed=0)` returns (best picture, [(picture, CLIP score), ...]) like
 utils.dalle.generate; `load_unclip()` trains decoder and prior on first use and caches them under
 cache_dir("unclip"). Status (issue #14): the recipe below reached the accuracy targets on a GPU, but its
-5,000 decoder steps take far longer than the 5-minute target on a 2-core CPU (benchmarks/unclip/README.md);
-lesson 08 is not written yet.
+5,000 decoder steps take about 40 minutes on a 2-core CPU, 8 times the 5-minute target
+(benchmarks/unclip/README.md); lesson 08 is not written yet.
 """
 import math
 import time
