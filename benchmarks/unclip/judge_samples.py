@@ -1,8 +1,10 @@
-"""Score the samples of sweep.py / sweep2.py: decode, CLIP re-rank the best of 8, judge colour and shape (utils/judge.py).
+"""Score the samples of sweep.py, sweep2.py and sweep3.py: decode, CLIP re-rank the best of 8, judge colour and shape (utils/judge.py).
 
 Usage: python benchmarks/unclip/judge_samples.py FOLDER_WITH_RUN_FILES
 """
 import sys, glob, torch
+
+from cpu_run import judge_run
 import utils
 from utils import shapes
 from utils.vqgan import load_vqgan
@@ -22,11 +24,6 @@ for f in sorted(glob.glob(sys.argv[1] + "/*.pt")):
         with torch.no_grad():
             ims = decode_images(vq, o["codes"].long()) if "codes" in o else o["pixels"].float() / 255
             feats = clip_image_features(clip_model, ims)
-        judged = judge.predict(ims)
-        sc = (feats.view(24, 8, -1) * pt[:, None]).sum(-1); best = sc.argmax(1)
-        col = sh = mc = ms = hb = 0
-        for k, (c, s) in enumerate(shapes.CLASSES):
-            j = judged[k * 8 + best[k]]; col += j[0] == c; sh += j[1] == s
-            mc += sum(judged[k*8+i][0] == c for i in range(8)) / 8; ms += sum(judged[k*8+i][1] == s for i in range(8)) / 8
-            hb += ((c, s) in shapes.HELDOUT) and j == (c, s)
-        print(f"  {key:22s} best col {col/24:.2f} shape {sh/24:.2f} | mean col {mc/24:.2f} shape {ms/24:.2f} | heldout both {hb}/4")
+        r = judge_run(ims, (feats.view(24, 8, -1) * pt[:, None]).sum(-1).reshape(-1), judge)
+        print(f"  {key:22s} best col {r['best_colour']:.2f} shape {r['best_shape']:.2f} | mean col {r['mean_colour']:.2f} "
+              f"shape {r['mean_shape']:.2f} | heldout both {r['heldout_both']}/4")

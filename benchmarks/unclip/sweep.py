@@ -8,6 +8,7 @@ import json, math, os, sys, time
 import torch, torch.nn.functional as F
 sys.path.insert(0, os.getcwd())
 from utils import diffusion as D
+from utils.dalle import lr_at
 from utils.unclip import LatentDecoder, Prior
 dev = "cuda" if torch.cuda.is_available() else "cpu"
 torch.backends.cudnn.benchmark = True
@@ -26,10 +27,6 @@ results = {"scale": scale}
 
 CAP = int(os.environ.get("SWEEP_MAX_STEPS", 0))  # a smoke test: cap every run's steps
 
-
-def lr_at(step, steps, warmup, lr):
-    if step < warmup: return lr * (step + 1) / warmup
-    p = (step - warmup) / max(1, steps - warmup); return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
 
 def train_prior(steps=1500, lr=1e-3, bs=256, seed=0):
     torch.manual_seed(seed); p = Prior().to(dev); opt = torch.optim.AdamW(p.parameters(), lr, weight_decay=0.01)
