@@ -28,6 +28,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import diffusion, shapes
+from .dalle import encode_text, fingerprint, lr_at  # the mini-DALL·E's word check, weights hash and schedule
+from .retrieval import embed_texts
 from .settings import cache_dir, get_device, save_atomic, set_seed, torch_threads
 
 RECIPE = "v1"  # bump when the settings below change, so stale checkpoints are not used
@@ -151,13 +153,6 @@ def noise_schedule():
     return diffusion.Schedule(diffusion.cosine_betas(T))
 
 
-def fingerprint(model):
-    """A short hash of a model's weights: data and checkpoints made with one CLIP never meet another."""
-    from .dalle import fingerprint as weights_fingerprint
-
-    return weights_fingerprint(model)
-
-
 @torch.no_grad()
 def embed_images(clip_model, images, batch_size=500):
     """(N, 3, 32, 32) pictures in [0, 1] -> (N, D) unit CLIP image embeddings."""
@@ -166,15 +161,6 @@ def embed_images(clip_model, images, batch_size=500):
     device = next(clip_model.parameters()).device
     return torch.cat([clip_image_features(clip_model, images[i:i + batch_size].to(device)).cpu()
                       for i in range(0, len(images), batch_size)])
-
-
-@torch.no_grad()
-def embed_texts(clip_model, texts, batch_size=500):
-    """A list of texts -> (N, D) unit CLIP text embeddings."""
-    from .models import tokenize
-
-    return torch.cat([F.normalize(clip_model.encode_text(tokenize(texts[i:i + batch_size], clip_model)).float(),
-                                  dim=-1).cpu() for i in range(0, len(texts), batch_size)])
 
 
 def training_data(clip_model, n, seed=DATA_SEED, progress=True, cache=True):
@@ -192,21 +178,13 @@ def training_data(clip_model, n, seed=DATA_SEED, progress=True, cache=True):
         captions += [b[1] for b in batch]
     pixels = torch.cat(pixels)
     data = {"pixels": pixels, "image_emb": embed_images(clip_model, pixels.float() / 255),
-            "text_emb": embed_texts(clip_model, captions), "captions": captions}
+            "text_emb": embed_texts(clip_model, captions, progress=False), "captions": captions}
     if cache:
         save_atomic(data, path)
     return data
 
 
 # ---------------------------------------------------------------- training
-
-
-def lr_at(step, steps, warmup, base_lr):
-    """Linear warm-up, then cosine decay to 5 % of the base rate."""
-    if step < warmup:
-        return base_lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return base_lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def train_prior(data, steps=1500, lr=1e-3, batch_size=256, seed=0):
@@ -328,8 +306,6 @@ def load_unclip(seed=0, device=None, clip_model=None, progress=True):
 
 def check_prompt(prompt):
     """The same words as the mini-DALL·E: a word the Shapes captions never use is an error, not ignored."""
-    from .dalle import encode_text
-
     encode_text(prompt)
 
 
@@ -377,6 +353,8 @@ def sample_images(prompt, seed=0, n_samples=None, guidance=None, ddim_steps=None
 
     use_prior=False feeds the prompt's text embedding straight to the decoder (no prior), to compare.
     """
+    from .generation import clip_score  # imported here: the networks above need neither clip nor taming
+
     check_prompt(prompt)  # before any model is loaded
     n_samples = SAMPLE_DEFAULTS["n_samples"] if n_samples is None else n_samples
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
@@ -387,10 +365,10 @@ def sample_images(prompt, seed=0, n_samples=None, guidance=None, ddim_steps=None
         decoder, prior, clip_model = decoder or d_decoder, prior or d_prior, clip_model or d_clip
     start = time.perf_counter()
     with torch_threads(threads):
-        text = embed_texts(clip_model, [prompt])                                 # (1, D)
+        text = embed_texts(clip_model, [prompt], progress=False)                 # (1, D)
         emb = prior(text.to(next(prior.parameters()).device)).cpu() if use_prior else text
         images = decode(decoder, emb.repeat(n_samples, 1), seed, guidance, ddim_steps, threads=None)
-        scores = (embed_images(clip_model, images) @ text.T).squeeze(1)
+        scores = clip_score(clip_model, images, prompt).reshape(-1)             # as utils.dalle scores its samples
     return {"images": images, "scores": scores, "seconds": time.perf_counter() - start}
 
 
