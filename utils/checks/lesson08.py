@@ -10,19 +10,10 @@ from unittest import mock
 
 import torch
 
+from ..diffusion import cosine_betas, linear_betas
 from ._core import Case, Mistake, check, difference
 
 __all__ = ["check_add_noise", "check_ddpm_step", "check_ddim_step"]
-
-
-def _linear_betas(T):
-    return torch.linspace(1e-4, 0.02, T, dtype=torch.float64).float()
-
-
-def _cosine_betas(T):
-    from ..diffusion import cosine_betas
-
-    return cosine_betas(T)
 
 
 def _scheduler(kind, betas):
@@ -54,9 +45,9 @@ def _noise_cases():
     g = torch.Generator().manual_seed(8)
     cases = []
     for label, betas, shape, t in [
-        ("linear schedule, 4 images of 3x8x8", _linear_betas(1000), (4, 3, 8, 8), [0, 10, 500, 999]),
-        ("cosine schedule, 3 images", _cosine_betas(1000), (3, 3, 4, 4), [1, 250, 998]),
-        ("T = 50, one image", _linear_betas(50), (1, 2, 5, 5), [25]),
+        ("linear schedule, 4 images of 3x8x8", linear_betas(1000), (4, 3, 8, 8), [0, 10, 500, 999]),
+        ("cosine schedule, 3 images", cosine_betas(1000), (3, 3, 4, 4), [1, 250, 998]),
+        ("T = 50, one image", linear_betas(50), (1, 2, 5, 5), [25]),
     ]:
         x0, noise = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
         cases.append(Case(label, (x0, noise, torch.tensor(t), betas)))
@@ -110,9 +101,9 @@ def _ddpm_reference(eps, t, x_t, betas, noise):
 def _step_cases():
     g = torch.Generator().manual_seed(9)
     cases = []
-    for label, betas, t in [("linear, t = 999", _linear_betas(1000), 999), ("linear, t = 500", _linear_betas(1000), 500),
-                            ("cosine, t = 3", _cosine_betas(1000), 3), ("linear, t = 0 (the last step)",
-                                                                        _linear_betas(1000), 0)]:
+    for label, betas, t in [("linear, t = 999", linear_betas(1000), 999), ("linear, t = 500", linear_betas(1000), 500),
+                            ("cosine, t = 3", cosine_betas(1000), 3), ("linear, t = 0 (the last step)",
+                                                                        linear_betas(1000), 0)]:
         eps, x_t, noise = (torch.randn(2, 3, 4, 4, generator=g) for _ in range(3))
         cases.append(Case(label, (eps, t, x_t, betas, noise)))
     return cases
@@ -178,9 +169,9 @@ def _ddim_reference(eps, t, t_prev, x_t, betas):
 def _ddim_cases():
     g = torch.Generator().manual_seed(10)
     cases = []
-    for label, betas, t, t_prev in [("linear, 960 -> 920", _linear_betas(1000), 960, 920),
-                                    ("cosine, 500 -> 480", _cosine_betas(1000), 500, 480),
-                                    ("linear, 20 -> the clean picture (t_prev = -20)", _linear_betas(1000), 20, -20)]:
+    for label, betas, t, t_prev in [("linear, 960 -> 920", linear_betas(1000), 960, 920),
+                                    ("cosine, 500 -> 480", cosine_betas(1000), 500, 480),
+                                    ("linear, 20 -> the clean picture (t_prev = -20)", linear_betas(1000), 20, -20)]:
         eps, x_t = (torch.randn(2, 3, 4, 4, generator=g) for _ in range(2))
         cases.append(Case(label, (eps, t, t_prev, x_t, betas)))
     return cases
