@@ -14,7 +14,6 @@ reads a caption's words and then writes the picture as VQGAN code indices, one a
 `generate(prompt, seed=0)` does all of it with good defaults; `load_dalle()` trains the tiny model
 on first use (a few minutes on a CPU) and caches it under cache_dir("dalle").
 """
-import hashlib
 import math
 import re
 import time
@@ -24,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import shapes
+from .model_cache import fingerprint, train_once  # cached codes and checkpoints carry the VQGAN's fingerprint
 from .settings import cache_dir, get_device, save_atomic, seeded_generator, set_seed, torch_threads
 from .transformer import GPT
 
@@ -172,17 +172,6 @@ def sample_next(logits, temperature=1.0, top_k=None, generator=None):
 
 
 # ---------------------------------------------------------------- data: Shapes -> VQGAN codes
-
-
-def fingerprint(vqgan):
-    """A short hash of a VQGAN's weights: cached codes and checkpoints are keyed by it, so a retrained
-    VQGAN never meets codes (or a transformer) made with the old one."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(vqgan.state_dict().items()):
-        if not name.startswith("loss."):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:12]
 
 
 def save_atomically(obj, path):
@@ -367,13 +356,8 @@ def load_dalle(seed=0, device=None, vqgan=None, progress=True):
     from .vqgan import load_vqgan
 
     vqgan = load_vqgan("tiny", device=device) if vqgan is None else vqgan
-    path = dalle_path(vqgan, seed)
-    if not path.is_file():
-        print(f"No mini-DALL·E cached at {path}: training it now (a few minutes on a CPU).")
-        model, history = train_dalle(vqgan, seed=seed, device=device, progress=progress)
-        save_dalle(model, path, history)
-        print(f"Trained in {history['seconds']:.0f} s (+{history['encode_seconds']:.0f} s encoding images); "
-              f"saved to {path}.")
+    path = train_once(dalle_path(vqgan, seed), "the mini-DALL·E", save=save_dalle, how_long=" (a few minutes on a CPU)",
+                      train=lambda: train_dalle(vqgan, seed=seed, device=device, progress=progress))
     return read_dalle(path, device)
 
 

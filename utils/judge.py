@@ -13,7 +13,6 @@ background), so a blank or off-world picture is not counted as right by luck.
 Its accuracy on the independent renderer of tests/independent_shapes.py is checked in
 tests/test_judge.py.
 """
-import time
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
 from . import shapes
+from .model_cache import train_once
 from .settings import cache_dir, save_atomic, set_seed
 from .threads import ThreadGovernor
 
@@ -149,15 +149,14 @@ def judge_path(seed=0):
 
 def load_judge(seed=0, device=None, progress=True):
     """The judge in eval mode, trained on first use and cached (.cache/judge/)."""
-    path = judge_path(seed)
-    if not path.exists():
-        t0 = time.time()
+    def train():
         # A third thread gains nothing on this small net; fewer when other programs keep the cores busy.
         with ThreadGovernor(min(2, torch.get_num_threads())) as governor:
-            judge, history = train_judge(seed, progress=progress, tick=governor.tick)
-        save_atomic({"state_dict": judge.state_dict(), "settings": SETTINGS, "history": history}, path)
-        if progress:
-            print(f"Trained the judge in {time.time() - t0:.0f} s and saved it to {path}.")
+            return train_judge(seed, progress=progress, tick=governor.tick)
+
+    path = train_once(judge_path(seed), "the Shapes judge", train, how_long=" (about a minute)",
+                      save=lambda judge, path, history: save_atomic(
+                          {"state_dict": judge.state_dict(), "settings": SETTINGS, "history": history}, path))
     judge = Judge()
     judge.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
     return judge.to(device or "cpu").eval()

@@ -17,6 +17,7 @@ from pathlib import Path
 import clip
 import torch
 
+from .model_cache import train_once
 from .settings import cache_dir, file_stamp, full_clip_name, get_device, get_mode, save_atomic
 
 TINY_RECIPE = "v4"  # bump when the training recipe changes, so stale cached checkpoints are not used
@@ -55,15 +56,13 @@ def save_clip(model, path):
 
 def ensure_tiny(seed=0, progress=True):
     """Path of the cached tiny CLIP for `seed`, training and caching it first if it is missing."""
-    path = tiny_path(seed)
-    if not path.is_file():
+    def train():
         from .train_clip import train_tiny_clip  # imported here: loading never needs training code
 
-        print(f"No tiny CLIP cached at {path}: training it now "
-              "(minutes on a CPU: about 8 on the course's 2-core test machine).")
-        model, _ = train_tiny_clip(seed=seed, progress=progress)
-        save_clip(model, path)
-    return path
+        return train_tiny_clip(seed=seed, progress=progress)
+
+    return train_once(tiny_path(seed), "the tiny CLIP", train, save=lambda model, path, history: save_clip(model, path),
+                      how_long=" (minutes on a CPU: about 8 on the course's 2-core test machine)")
 
 
 def clip_load_quietly(name_or_path, device, **kwargs):

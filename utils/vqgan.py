@@ -13,13 +13,13 @@ import copy
 import io
 import math
 import os
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from . import shapes, vq
+from .model_cache import train_once
 from .threads import training_threads
 from .settings import (cache_dir, file_stamp, full_vqgan_name, get_device, get_mode, model_device, save_atomic,
                        seeded_generator, set_seed)
@@ -526,12 +526,9 @@ def loaded_key(name, seed, device):
 
 def load_vqgan_uncached(name, device, seed, trusted=False):
     if name == TINY_NAME:
-        path = tiny_seed_path(seed)
-        if not path.exists():
-            t0 = time.time()
-            model, history = train_vqgan(seed=seed, device=device)
-            save_vqgan(model, path, TINY_CONFIG, history)
-            print(f"Trained the tiny VQGAN in {time.time() - t0:.0f} s and saved it to {path}.")
+        path = train_once(tiny_seed_path(seed), "the tiny VQGAN", lambda: train_vqgan(seed=seed, device=device),
+                          save=lambda model, path, history: save_vqgan(model, path, TINY_CONFIG, history),
+                          how_long=" (about 12 min on a 2-core CPU)")
         model = load_checkpoint_file(path)
     elif name in PUBLISHED:
         path = published_path(name)

@@ -1,6 +1,6 @@
 """Train one mini-unCLIP decoder variant on this machine's CPU and judge it: does a recipe fit the budget?
 
-    python benchmarks/unclip/cpu_run.py --steps 1500 [--widths 16 32 64] [--patch 2] [--batch 128] [--threads 2]
+    python benchmarks/unclip/cpu_run.py --steps 1500 [--widths 16 32 64] [--patch 2] [--batch 128] [--threads 2] [--ema 0.995]
 
 Data, prior and decoder come from utils.unclip (the tiny CLIP's embeddings, rendered once and cached);
 then 8 samples for each of the 24 class prompts (guidance 3, DDIM 25 steps, the prior's embedding and the
@@ -42,6 +42,7 @@ def main():
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-train", type=int, default=20000)
+    parser.add_argument("--ema", type=float, default=0.0, help="EMA decay of the decoder's weights (0: none)")
     args = parser.parse_args()
     clip_model, _ = load_clip("tiny", device="cpu")
     t0 = time.perf_counter()
@@ -50,7 +51,7 @@ def main():
     prior, _ = unclip.train_prior(data, 1500)
     t2 = time.perf_counter()
     decoder, history = unclip.train_decoder(data, args.steps, args.batch, widths=tuple(args.widths), patch=args.patch,
-                                            threads=args.threads, device="cpu")
+                                            threads=args.threads, device="cpu", ema_decay=args.ema)
     t3 = time.perf_counter()
     print(f"data {t1 - t0:.0f} s, prior {t2 - t1:.0f} s, decoder {t3 - t2:.0f} s ({(t3 - t2) / args.steps:.3f} s/step), "
           f"mean loss of the last 100 steps {sum(history['decoder_loss'][-100:]) / len(history['decoder_loss'][-100:]):.4f}")
