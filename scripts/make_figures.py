@@ -1059,7 +1059,7 @@ def dalle2_unclip():
     """DALL·E 2 (unCLIP, Ramesh et al., 2022): CLIP text embedding -> prior -> CLIP image embedding -> diffusion."""
     fig, ax = canvas(13.0, 4.1, "DALL·E 2 (unCLIP, Ramesh et al., 2022): generate a CLIP image embedding, "
                      "then decode it", "A frozen CLIP provides both embeddings; the prior and the decoders are "
-                     "trained. (Not built in this course: no diffusion here.)")
+                     "trained. Lesson 08 builds a small one on the Shapes world.")
     y = 1.85
     cap = box(ax, 0.2, y, 1.6, 1.0, "caption\n“a corgi\nplaying a\ntrumpet”", "text", fontsize=8)
     tenc = box(ax, 2.15, y, 1.6, 1.0, "CLIP text\nencoder\n(frozen)", "text", fontsize=8.5)
@@ -1112,6 +1112,86 @@ def mini_dalle_samples():
                  f"{s['top_k']}), sorted by the tiny CLIP's cosine to the prompt\n(above each picture); green "
                  f"frame: CLIP's pick, which has the prompt's colour (read from its pixels) for {matches} of "
                  f"{len(prompts)} prompts", fontsize=9.5)
+    layout(fig)
+    return fig
+
+
+# ================================================================ lesson 08
+
+
+@figure("08", "diagram")
+def mini_unclip():
+    """The mini-unCLIP: what is trained on what (top), and how a sentence becomes pictures (bottom)."""
+    from utils import unclip
+
+    s, g = unclip.TRAIN_SETTINGS, unclip.SAMPLE_DEFAULTS
+    fig, ax = canvas(13.0, 5.6, "A mini-unCLIP (DALL·E 2 built small): a prior and a diffusion decoder around the "
+                     "frozen tiny CLIP", f"utils/unclip.py and utils/diffusion.py: 32×32 Shapes pictures, "
+                     f"128-dimensional CLIP embeddings, T = {unclip.T} noise steps (cosine schedule).")
+    # Training (top row).
+    y = 3.35
+    ax.text(0.2, 4.75, "training", fontsize=9.5, weight="bold", color=NOTE)
+    pic = picture(ax, shapes_picture("red", "star", seed=0), 0.3, y, 0.9, "a picture")
+    ienc = box(ax, 1.55, y + 0.05, 1.45, 0.8, "CLIP image\nencoder (frozen)", "image", fontsize=8)
+    arrow(ax, pic.right, ienc.left)
+    noisy = box(ax, 3.45, y + 0.05, 1.85, 0.8, "x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε\n(random t, noise ε)", "data", fontsize=7.8)
+    dec = box(ax, 5.85, y - 0.05, 1.9, 1.0, f"decoder ε_θ(x_t, t, z_i)\nU-Net {unclip.DECODER_WIDTHS}",
+              "model", fontsize=8.2, weight="bold")
+    arrow(ax, noisy.right, dec.left)
+    path_arrow(ax, [(ienc.top[0], y + 0.85), (ienc.top[0], 4.55), (dec.top[0], 4.55), dec.top],
+               f"z_i (zeros {s['p_uncond']:.0%} of the time)", label_at=(4.9, 4.55), fontsize=7.5)
+    ax.plot([pic.bottom[0], pic.bottom[0], noisy.bottom[0]], [y - 0.25, y - 0.35, y - 0.35], color=EDGE, lw=1.0)
+    arrow(ax, (noisy.bottom[0], y - 0.35), noisy.bottom)
+    loss = box(ax, 8.2, y + 0.05, 1.6, 0.8, "loss: ‖ε − ε_θ‖²", "loss", fontsize=8.5)
+    arrow(ax, dec.right, loss.left)
+    cap = box(ax, 10.3, y + 0.75, 1.3, 0.5, "its caption", "text", fontsize=8)
+    prior = box(ax, 10.3, y - 0.35, 2.4, 0.7, "prior: z_t → ẑ_i\nloss: 1 − cos(ẑ_i, z_i)", "model", fontsize=8,
+                weight="bold")
+    arrow(ax, cap.bottom, (cap.bottom[0], prior.top[1]), "CLIP text encoder → z_t", fontsize=7,
+          offset=(0.08, -0.05), ha="left")
+    # Generation (bottom row).
+    y2 = 0.75
+    ax.text(0.2, 2.15, "drawing", fontsize=9.5, weight="bold", color=NOTE)
+    prompt = box(ax, 0.3, y2, 1.75, 0.9, "“a photo of a\nred star”", "text", fontsize=8.5)
+    tenc = box(ax, 2.4, y2, 1.35, 0.9, "CLIP text\nencoder", "text", fontsize=8)
+    pr = box(ax, 4.1, y2, 1.1, 0.9, "prior", "model", fontsize=8.5, weight="bold")
+    noise = box(ax, 5.55, y2, 2.5, 0.9, f"{g['n_samples']} noises x_T →\n{g['ddim_steps']} DDIM steps of the decoder,\n"
+                f"guidance w = {g['guidance']:g}", "model", fontsize=7.8)
+    rank = box(ax, 8.4, y2, 1.8, 0.9, f"{g['n_samples']} pictures,\nre-ranked by CLIP", "shared", fontsize=8)
+    arrow(ax, prompt.right, tenc.left)
+    arrow(ax, tenc.right, pr.left, "z_t", fontsize=8)
+    arrow(ax, pr.right, noise.left, "ẑ_i", fontsize=8)
+    arrow(ax, noise.right, rank.left)
+    ax.text(10.45, y2 + 0.45, "guidance: ε = ε_∅ + w·(ε_c − ε_∅)\nε_c with ẑ_i, ε_∅ with zeros\n(Ho & Salimans, 2021)",
+            fontsize=7.5, color=NOTE, va="center")
+    ax.text(0.25, 0.22, "DALL·E 2: OpenAI's CLIP, a diffusion or autoregressive prior, a 64×64 decoder and two "
+            "upsamplers to 1024×1024. Same design, smaller numbers.", fontsize=8, color=NOTE)
+    return fig
+
+
+@figure("08", "result")
+def mini_unclip_samples():
+    """Eight mini-unCLIP samples per prompt, sorted by the tiny CLIP's cosine, and one picture's variations."""
+    from utils import shapes, unclip
+
+    clip_model, _ = tiny_clip()
+    (decoder, prior), _ = unclip.load_unclip(device="cpu", clip_model=clip_model, progress=False)
+    prompts = ["a photo of a red circle", "a photo of a yellow star", "a photo of a purple square",
+               "a photo of a blue circle"]
+    n = unclip.SAMPLE_DEFAULTS["n_samples"]
+    fig, axes = plt.subplots(len(prompts), n, figsize=(9.0, 5.6))
+    for r, prompt in enumerate(prompts):
+        out = unclip.sample_images(prompt, seed=0, decoder=decoder, prior=prior, clip_model=clip_model, device="cpu")
+        order = out["scores"].argsort(descending=True, stable=True).tolist()
+        for c, i in enumerate(order):
+            show(axes[r, c], out["images"][i], f"{out['scores'][i]:.3f}", fontsize=7.5,
+                 frame=RIGHT if c == 0 else None)
+        held = " (held out)" if tuple(prompt.split()[-2:]) in shapes.HELDOUT else ""
+        axes[r, 0].set_ylabel(f"{' '.join(prompt.split()[-2:])}{held}", fontsize=8.5)
+    g = unclip.SAMPLE_DEFAULTS
+    fig.suptitle(f"Mini-unCLIP, {n} samples per prompt, seed 0 (prior, {g['ddim_steps']} DDIM steps, guidance "
+                 f"{g['guidance']:g}), sorted by the tiny CLIP's cosine\nto the prompt (above each picture); green "
+                 "frame: CLIP's pick, what unclip.generate returns", fontsize=9.5)
     layout(fig)
     return fig
 

@@ -150,15 +150,16 @@ def test_notice_names_what_will_be_trained(cache, monkeypatch, capsys):
 
 def test_registry_covers_every_tiny_model_the_notebooks_load():
     """Every model file name the course caches belongs to one entry, and each entry has its recipe."""
-    assert [m.key for m in course_models.MODELS] == ["clip", "clip-seed1", "vqgan", "dalle", "judge"]
-    assert set(course_models.recipes()) == {"clip", "vqgan", "dalle", "judge"}
+    assert [m.key for m in course_models.MODELS] == ["clip", "clip-seed1", "vqgan", "dalle", "unclip", "judge"]
+    assert set(course_models.recipes()) == {"clip", "vqgan", "dalle", "unclip", "judge"}
 
 
 def test_every_notebook_that_loads_a_tiny_model_announces_it_at_the_top():
     """The notice sits in the imports cell, so its line shows before any cell starts training."""
     from pathlib import Path
 
-    loaders = {"load_clip(": "clip", "load_vqgan(": "vqgan", "load_dalle(": "dalle", "load_judge(": "judge"}
+    loaders = {"load_clip(": "clip", "load_vqgan(": "vqgan", "load_dalle(": "dalle", "load_unclip(": "unclip",
+               "load_judge(": "judge"}
     for path in sorted(Path(__file__).parents[1].glob("notebooks/*.ipynb")):
         cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         code = "".join("".join(c["source"]) for c in cells)

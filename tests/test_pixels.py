@@ -40,3 +40,16 @@ def test_match_rate_and_errors():
         pixels.colour_match_rate([red], ["red", "blue"])
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         pixels.dominant_colour(np.zeros((8, 8)))
+
+
+def test_mean_pairwise_distance():
+    import torch
+
+    from utils.pixels import mean_pairwise_distance
+
+    same = torch.rand(1, 3, 8, 8).repeat(4, 1, 1, 1)
+    assert mean_pairwise_distance(same) < 1e-4                         # (cdist's float rounding)
+    black_white = torch.stack([torch.zeros(3, 8, 8), torch.ones(3, 8, 8)])
+    assert abs(mean_pairwise_distance(black_white) - 1.0) < 1e-6        # every pixel differs by 1
+    with pytest.raises(ValueError, match="at least 2 pictures"):
+        mean_pairwise_distance(same[:1])

@@ -95,3 +95,36 @@ def test_slerp_stays_on_the_sphere_and_hits_both_ends():
         assert abs(unclip.slerp(a, b, w).norm().item() - 1) < 1e-5
     torch.testing.assert_close(unclip.slerp(a, b, 0.0), a)
     torch.testing.assert_close(unclip.slerp(a, b, 1.0), b)
+
+
+def test_ema_returns_averaged_weights_that_need_no_gradient(trained):
+    clip_model, *_ = trained
+    data = unclip.training_data(clip_model, 64, progress=False)
+    plain, _ = unclip.train_decoder(data, steps=3, batch_size=8, threads=1, device="cpu", progress=False)
+    averaged, _ = unclip.train_decoder(data, steps=3, batch_size=8, threads=1, device="cpu", progress=False,
+                                       ema_decay=0.9)
+    differ = [not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), averaged.state_dict().values())]
+    assert any(differ) and not any(p.requires_grad for p in averaged.parameters())
+
+
+def test_the_two_recipes_have_their_own_files_and_an_unknown_one_is_refused(trained):
+    clip_model, *_ = trained
+    quick, long = unclip.unclip_path(clip_model), unclip.unclip_path(clip_model, recipe="long")
+    assert quick != long and "-long-" in long.name and quick.parent == long.parent
+    assert unclip.RECIPES["long"]["steps"] > unclip.RECIPES["quick"]["steps"]
+    with pytest.raises(ValueError, match="Unknown mini-unCLIP recipe 'slow'; choose 'quick' or 'long'"):
+        unclip.load_unclip(clip_model=clip_model, recipe="slow")
+
+
+def test_evaluate_prompts_grades_every_prompt_with_the_judge(trained):
+    clip_model, decoder, prior, _, _ = trained
+
+    class Judge:  # says every picture is a red circle
+        def predict(self, images):
+            return [("red", "circle")] * len(images)
+
+    result = unclip.evaluate_prompts([("red", "circle"), ("blue", "star")], n_samples=3, ddim_steps=2, decoder=decoder,
+                                     prior=prior, clip_model=clip_model, device="cpu", judge=Judge(), progress=False)
+    assert [r["prompt"] for r in result["rows"]] == ["a photo of a red circle", "a photo of a blue star"]
+    assert result["best_judge_both"] == 0.5 and result["mean_judge_shape"] == 0.5
+    assert 0 < result["diversity"] and result["seconds_per_image"] > 0

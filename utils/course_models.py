@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import dalle, judge, models, vqgan
+from . import dalle, judge, models, unclip, vqgan
 from .settings import cache_dir, get_mode
 
 ARCHIVE_FORMAT = 1
@@ -34,7 +34,8 @@ MANIFEST = "MANIFEST.json"
 
 def recipes():
     """The recipe version of each kind of model: an archive from other versions is refused."""
-    return {"clip": models.TINY_RECIPE, "vqgan": vqgan.TINY_FILE, "dalle": dalle.RECIPE, "judge": judge.VERSION}
+    return {"clip": models.TINY_RECIPE, "vqgan": vqgan.TINY_FILE, "dalle": dalle.RECIPE, "unclip": unclip.RECIPE,
+            "judge": judge.VERSION}
 
 
 def dalle_file():
@@ -42,6 +43,13 @@ def dalle_file():
     if not vqgan.tiny_path().is_file():
         return None
     return dalle.dalle_path(vqgan.load_vqgan("tiny", device="cpu"))
+
+
+def unclip_file():
+    """The mini-unCLIP's file; its name carries the tiny CLIP's fingerprint, so it needs the tiny CLIP's file."""
+    if not models.tiny_path(0).is_file():
+        return None
+    return unclip.unclip_path(models.load_clip("tiny", device="cpu")[0])
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ MODELS = [
               lambda progress: vqgan.load_vqgan("tiny")),
     TinyModel("dalle", "the mini-DALL·E", 6.0, dalle_file,
               lambda progress: dalle.load_dalle(progress=progress)),
+    TinyModel("unclip", "the mini-unCLIP", 5.5, unclip_file,
+              lambda progress: unclip.load_unclip(progress=progress)),
     TinyModel("judge", "the Shapes judge", 1.0, lambda: judge.judge_path(0),
               lambda progress: judge.load_judge(progress=progress)),
 ]

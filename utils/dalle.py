@@ -446,57 +446,11 @@ def generate(prompt, seed=0, n_samples=None, temperature=None, top_k=None, model
 
 def evaluate_prompts(compositions=None, seeds=(0,), n_samples=None, temperature=None, top_k=None, model=None,
                      vqgan=None, clip_model=None, device=None, progress=True, judge=None):
-    """How often the re-ranked best of n shows the prompt, against a random pick and the mean of all n.
+    """How often the re-ranked best of n shows the prompt, against a random pick and the mean of all n:
+    utils.judge.evaluate_generator on this model's sample_images (its docstring names what is returned)."""
+    from .judge import evaluate_generator
 
-    For each (colour, shape) and seed: draw n_samples for "a photo of a {colour} {shape}", then
-    - best: the CLIP re-ranked sample (what generate() returns first);
-    - random: one sample picked with a seeded RNG (what you get without re-ranking);
-    - mean: the share of all n samples (the expected value of a random pick).
-    Two judges that never saw a CLIP read every sample: the dominant colour of its pixels
-    (utils.pixels.dominant_colour) and the independent judge of utils/judge.py (colour and shape).
-    Returns {"rows": [...], rates, "seconds_per_image", "seconds_per_prompt"}. Rates are named
-    "{choice}_{what}" with choice in best, random, mean and what in colour (pixels) or judge_colour,
-    judge_shape, judge_both; "best_worse_than_random" is the share of cases where the judge finds the
-    best wrong (colour and shape) and the random pick right. Each row keeps its samples' pixel colours
-    ("dominant_colours"), judge verdicts ("judged") and CLIP scores ("scores") in drawing order.
-    """
-    import numpy as np
-    from tqdm.auto import tqdm
+    def draw(prompt, seed):
+        return sample_images(prompt, seed, n_samples, temperature, top_k, model, vqgan, clip_model, device)
 
-    from .judge import load_judge
-    from .pixels import dominant_colour
-
-    judge = load_judge(progress=progress) if judge is None else judge
-    compositions = list(shapes.CLASSES) if compositions is None else list(compositions)
-    rng = np.random.default_rng(0)
-    rows, seconds, n_images = [], 0.0, 0
-    jobs = [(c, s, seed) for seed in seeds for c, s in compositions]
-    for colour, shape, seed in tqdm(jobs, desc="prompts", disable=not progress):
-        prompt = shapes.PROMPT.format(colour=colour, shape=shape)
-        out = sample_images(prompt, seed, n_samples, temperature, top_k, model, vqgan, clip_model, device)
-        seconds += out["seconds"]
-        n_images += len(out["images"])
-        colours = [dominant_colour(im) for im in out["images"]]
-        judged = judge.predict(out["images"])
-        choice = {"best": int(out["scores"].argmax()), "random": int(rng.integers(len(colours)))}
-        row = {"prompt": prompt, "colour": colour, "shape": shape, "seed": seed,
-               "heldout": (colour, shape) in shapes.HELDOUT, "dominant_colours": colours, "judged": judged,
-               "scores": out["scores"].tolist(), "best_image": out["images"][choice["best"]]}
-        verdicts = {  # what -> one bool per sample
-            "colour": [c == colour for c in colours],
-            "judge_colour": [c == colour for c, _ in judged],
-            "judge_shape": [s == shape for _, s in judged],
-            "judge_both": [(c, s) == (colour, shape) for c, s in judged],
-        }
-        for what, hits in verdicts.items():
-            for name, i in choice.items():
-                row[f"{name}_{what}"] = hits[i]
-            row[f"mean_{what}"] = float(np.mean(hits))
-        row["best_worse_than_random"] = (not row["best_judge_both"]) and row["random_judge_both"]
-        rows.append(row)
-    summary = {"rows": rows, "seconds_per_image": seconds / max(1, n_images),
-               "seconds_per_prompt": seconds / max(1, len(rows))}
-    for key in rows[0]:
-        if key.startswith(("best_", "random_", "mean_")) and key != "best_image":
-            summary[key] = float(np.mean([r[key] for r in rows]))
-    return summary
+    return evaluate_generator(draw, compositions, seeds, judge, progress)

@@ -173,4 +173,67 @@ def judge_accuracy(judge, images, classes):
     return {"colour": float(colour), "shape": float(shape), "both": float(both)}
 
 
-__all__ = ["Judge", "load_judge", "train_judge", "judge_accuracy", "COLOURS", "SHAPES"]
+def evaluate_generator(draw, compositions=None, seeds=(0,), judge=None, progress=True):
+    """How often a text-to-image model's CLIP re-ranked best of n shows the prompt, against a random pick
+    and the mean of all n (lessons 07 and 08 grade the mini-DALL·E and the mini-unCLIP with it).
+
+    draw(prompt, seed) -> {"images": (n, 3, H, W) in [0, 1], "scores": (n,) CLIP cosines, "seconds"}.
+    For each (colour, shape) and seed: draw the samples of "a photo of a {colour} {shape}", then
+    - best: the CLIP re-ranked sample (what generate() returns first);
+    - random: one sample picked with a seeded RNG (what you get without re-ranking);
+    - mean: the share of all n samples (the expected value of a random pick).
+    Two judges that never saw a CLIP read every sample: the dominant colour of its pixels
+    (utils.pixels.dominant_colour) and this module's judge (colour and shape).
+    Returns {"rows": [...], rates, "seconds_per_image", "seconds_per_prompt", "diversity", "distinct"}. Rates
+    are named
+    "{choice}_{what}" with choice in best, random, mean and what in colour (pixels) or judge_colour,
+    judge_shape, judge_both; "best_worse_than_random" is the share of cases where the judge finds the
+    best wrong (colour and shape) and the random pick right. Each row keeps its samples' pixel colours
+    ("dominant_colours"), judge verdicts ("judged"), CLIP scores ("scores") in drawing order, and their
+    "diversity" (utils.pixels.mean_pairwise_distance: 0 when all n are the same picture) and "distinct",
+    the number of different (colour, shape) verdicts among them (1: the judge sees one kind of picture).
+    """
+    from tqdm.auto import tqdm
+
+    from .pixels import dominant_colour, mean_pairwise_distance
+
+    judge = load_judge(progress=progress) if judge is None else judge
+    compositions = list(shapes.CLASSES) if compositions is None else list(compositions)
+    rng = np.random.default_rng(0)
+    rows, seconds, n_images = [], 0.0, 0
+    jobs = [(c, s, seed) for seed in seeds for c, s in compositions]
+    for colour, shape, seed in tqdm(jobs, desc="prompts", disable=not progress):
+        prompt = shapes.PROMPT.format(colour=colour, shape=shape)
+        out = draw(prompt, seed)
+        seconds += out["seconds"]
+        n_images += len(out["images"])
+        colours = [dominant_colour(im) for im in out["images"]]
+        judged = judge.predict(out["images"])
+        choice = {"best": int(out["scores"].argmax()), "random": int(rng.integers(len(colours)))}
+        row = {"prompt": prompt, "colour": colour, "shape": shape, "seed": seed,
+               "heldout": (colour, shape) in shapes.HELDOUT, "dominant_colours": colours, "judged": judged,
+               "scores": out["scores"].tolist(), "best_image": out["images"][choice["best"]],
+               "diversity": mean_pairwise_distance(out["images"]), "distinct": len(set(judged))}
+        verdicts = {  # what -> one bool per sample
+            "colour": [c == colour for c in colours],
+            "judge_colour": [c == colour for c, _ in judged],
+            "judge_shape": [s == shape for _, s in judged],
+            "judge_both": [(c, s) == (colour, shape) for c, s in judged],
+        }
+        for what, hits in verdicts.items():
+            for name, i in choice.items():
+                row[f"{name}_{what}"] = hits[i]
+            row[f"mean_{what}"] = float(np.mean(hits))
+        row["best_worse_than_random"] = (not row["best_judge_both"]) and row["random_judge_both"]
+        rows.append(row)
+    summary = {"rows": rows, "seconds_per_image": seconds / max(1, n_images),
+               "seconds_per_prompt": seconds / max(1, len(rows)),
+               "diversity": float(np.mean([r["diversity"] for r in rows])),
+               "distinct": float(np.mean([r["distinct"] for r in rows]))}
+    for key in rows[0]:
+        if key.startswith(("best_", "random_", "mean_")) and key != "best_image":
+            summary[key] = float(np.mean([r[key] for r in rows]))
+    return summary
+
+
+__all__ = ["Judge", "load_judge", "train_judge", "judge_accuracy", "evaluate_generator", "COLOURS", "SHAPES"]

@@ -6,6 +6,7 @@ can (an image can please CLIP and still look like noise).
 import colorsys
 
 import numpy as np
+import torch
 
 from .shapes import COLOURS
 
@@ -84,6 +85,17 @@ def dominant_colour(image, min_fraction=0.01):
 def foreground_fraction(image):
     """Share of the image covered by saturated (shape-like) pixels."""
     return float(foreground_mask(to_array(image)).mean())
+
+
+def mean_pairwise_distance(images):
+    """How different n pictures of one prompt are: the mean over all pairs of the root-mean-square pixel
+    difference (pictures (n, 3, H, W) in [0, 1]; 0 when all are the same picture)."""
+    x = torch.as_tensor(images).flatten(1).float()
+    if len(x) < 2:
+        raise ValueError(f"Diversity needs at least 2 pictures, got {len(x)}.")
+    d = torch.cdist(x, x) / x.shape[1] ** 0.5                  # (n, n) RMS differences
+    n = len(x)
+    return float(d.sum() / (n * (n - 1)))
 
 
 def colour_match_rate(images, colours):

@@ -150,9 +150,16 @@ DDPM_MISTAKES = [
 ]
 
 
+def _close_ddpm(got, expected):
+    # The textbook form with beta_t = betas[t] is right, but at t = 0 it divides by 1 - abar_0 = beta_0, a
+    # number float32 rounds by about 6e-4 of itself (diffusers takes 1 - abar_t / abar_prev instead, exactly
+    # beta_0's rounding). Every named mistake differs by far more (at least a few per cent).
+    return difference(got, expected, rtol=2e-3, atol=1e-4)
+
+
 def check_ddpm_step(fn):
     """Check fn(eps, t, x_t, betas, noise) -> x_{t-1}, one ancestral DDPM step (t an int, noise given)."""
-    check("ddpm_step", fn, _ddpm_reference, _step_cases(), DDPM_MISTAKES, compare=_close,
+    check("ddpm_step", fn, _ddpm_reference, _step_cases(), DDPM_MISTAKES, compare=_close_ddpm,
           hint="estimate x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), take the mean of q(x_{t-1} | x_t, x0), "
                "then add sqrt(beta_tilde_t) * noise when t > 0.")
 
