@@ -7,9 +7,10 @@ For each of the 24 prompts "a photo of a {colour} {shape}" and each seed, the in
 (utils/judge.py) reads what each generator returns: VQGAN+CLIP's one optimised picture; CLIP's best of
 8 samples for the mini-DALL·E and the mini-unCLIP (and, for these two, all 8: "mean of 8"). Printed per
 generator: colour, shape and both right; the 4 held-out compositions (never in any training picture)
-separately; diversity, the mean root-mean-square pixel difference between two pictures of one prompt
-(utils.pixels.mean_pairwise_distance: between the 8 samples of a seed, and for VQGAN+CLIP between its
-pictures of the different seeds); seconds per returned picture on this machine. The tiny models are
+separately; two measures of variety: the kinds of picture among a prompt's 8 samples (different
+(colour, shape) verdicts of the judge) and the pixel diversity, the mean root-mean-square pixel difference
+between two pictures of one prompt (utils.pixels.mean_pairwise_distance: between the 8 samples of a seed,
+and for VQGAN+CLIP between its pictures of the different seeds); seconds per returned picture here. The tiny models are
 loaded from the cache (trained first if it is empty). Lesson 08's table is this script's output.
 """
 import argparse

@@ -1176,10 +1176,9 @@ def mini_unclip_samples():
 
     clip_model, _ = tiny_clip()
     (decoder, prior), _ = unclip.load_unclip(device="cpu", clip_model=clip_model, progress=False)
-    prompts = ["a photo of a red circle", "a photo of a yellow star", "a photo of a purple square",
-               "a photo of a blue circle"]
+    prompts = ["a photo of a red circle", "a photo of a yellow star", "a photo of a blue circle"]
     n = unclip.SAMPLE_DEFAULTS["n_samples"]
-    fig, axes = plt.subplots(len(prompts), n, figsize=(9.0, 5.6))
+    fig, axes = plt.subplots(len(prompts), n, figsize=(7.6, 3.9))
     for r, prompt in enumerate(prompts):
         out = unclip.sample_images(prompt, seed=0, decoder=decoder, prior=prior, clip_model=clip_model, device="cpu")
         order = out["scores"].argsort(descending=True, stable=True).tolist()
@@ -1191,7 +1190,7 @@ def mini_unclip_samples():
     g = unclip.SAMPLE_DEFAULTS
     fig.suptitle(f"Mini-unCLIP, {n} samples per prompt, seed 0 (prior, {g['ddim_steps']} DDIM steps, guidance "
                  f"{g['guidance']:g}), sorted by the tiny CLIP's cosine\nto the prompt (above each picture); green "
-                 "frame: CLIP's pick, what unclip.generate returns", fontsize=9.5)
+                 "frame: CLIP's pick, what unclip.generate returns", fontsize=8.5)
     layout(fig)
     return fig
 

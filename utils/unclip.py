@@ -42,7 +42,7 @@ TRAIN_SETTINGS = dict(n_train=20000, steps=2000, batch_size=32, lr=2e-3, warmup=
                       prior_steps=1500, prior_lr=1e-3, prior_batch=256, threads="auto")
 TRAIN_SETTINGS_LONG = dict(TRAIN_SETTINGS, steps=5000, batch_size=128, ema_decay=0.0)
 RECIPES = {"quick": TRAIN_SETTINGS, "long": TRAIN_SETTINGS_LONG}
-SAMPLE_DEFAULTS = dict(guidance=3.0, ddim_steps=25, n_samples=8)
+SAMPLE_DEFAULTS = dict(guidance=5.0, ddim_steps=25, n_samples=8)  # guidance: benchmarks/unclip/README.md
 DATA_SEED = 0  # the training pictures: the Shapes train split of this seed (the mini-DALL·E's too)
 T = 1000
 
