@@ -260,6 +260,19 @@ def mini_dalle():
     return model
 
 
+def ranked_row(axes, out, prompt):
+    """One prompt's samples in a row of axes, best CLIP score first (framed green), the prompt as the row's
+    label; returns the order (lessons 07 and 08 draw their samples so)."""
+    from utils import shapes
+
+    order = out["scores"].argsort(descending=True, stable=True).tolist()
+    for c, i in enumerate(order):
+        show(axes[c], out["images"][i], f"{out['scores'][i]:.3f}", fontsize=7.5, frame=RIGHT if c == 0 else None)
+    held = " (held out)" if tuple(prompt.split()[-2:]) in shapes.HELDOUT else ""
+    axes[0].set_ylabel(f"{' '.join(prompt.split()[-2:])}{held}", fontsize=8.5)
+    return order
+
+
 def class_name(label):
     from utils import shapes
 
@@ -1087,7 +1100,7 @@ def dalle2_unclip():
 @figure("07", "result")
 def mini_dalle_samples():
     """Eight mini-DALL·E samples per prompt, sorted by the tiny CLIP's score (the best is what generate returns)."""
-    from utils import dalle, shapes
+    from utils import dalle
     from utils.pixels import dominant_colour
 
     clip_model, _ = tiny_clip()
@@ -1099,14 +1112,8 @@ def mini_dalle_samples():
     matches = 0
     for r, prompt in enumerate(prompts):
         out = dalle.sample_images(prompt, seed=0, model=model, vqgan=vq, clip_model=clip_model, device="cpu")
-        order = out["scores"].argsort(descending=True, stable=True).tolist()
-        colour = prompt.split()[-2]
-        matches += dominant_colour(out["images"][order[0]]) == colour  # judged by pixels, not by CLIP
-        for c, i in enumerate(order):
-            show(axes[r, c], out["images"][i], f"{out['scores'][i]:.3f}", fontsize=7.5,
-                 frame=RIGHT if c == 0 else None)
-        held = " (held out)" if tuple(prompt.split()[-2:]) in shapes.HELDOUT else ""
-        axes[r, 0].set_ylabel(f"{' '.join(prompt.split()[-2:])}{held}", fontsize=8.5)
+        order = ranked_row(axes[r], out, prompt)
+        matches += dominant_colour(out["images"][order[0]]) == prompt.split()[-2]  # judged by pixels, not by CLIP
     s = dalle.GENERATE_DEFAULTS
     fig.suptitle(f"Mini-DALL·E, {n} samples per prompt, seed 0 (temperature {s['temperature']:g}, top-k "
                  f"{s['top_k']}), sorted by the tiny CLIP's cosine to the prompt\n(above each picture); green "
@@ -1172,7 +1179,7 @@ def mini_unclip():
 @figure("08", "result")
 def mini_unclip_samples():
     """Eight mini-unCLIP samples per prompt, sorted by the tiny CLIP's cosine, and one picture's variations."""
-    from utils import shapes, unclip
+    from utils import unclip
 
     clip_model, _ = tiny_clip()
     (decoder, prior), _ = unclip.load_unclip(device="cpu", clip_model=clip_model, progress=False)
@@ -1181,12 +1188,7 @@ def mini_unclip_samples():
     fig, axes = plt.subplots(len(prompts), n, figsize=(7.6, 3.9))
     for r, prompt in enumerate(prompts):
         out = unclip.sample_images(prompt, seed=0, decoder=decoder, prior=prior, clip_model=clip_model, device="cpu")
-        order = out["scores"].argsort(descending=True, stable=True).tolist()
-        for c, i in enumerate(order):
-            show(axes[r, c], out["images"][i], f"{out['scores'][i]:.3f}", fontsize=7.5,
-                 frame=RIGHT if c == 0 else None)
-        held = " (held out)" if tuple(prompt.split()[-2:]) in shapes.HELDOUT else ""
-        axes[r, 0].set_ylabel(f"{' '.join(prompt.split()[-2:])}{held}", fontsize=8.5)
+        ranked_row(axes[r], out, prompt)
     g = unclip.SAMPLE_DEFAULTS
     fig.suptitle(f"Mini-unCLIP, {n} samples per prompt, seed 0 (prior, {g['ddim_steps']} DDIM steps, guidance "
                  f"{g['guidance']:g}), sorted by the tiny CLIP's cosine\nto the prompt (above each picture); green "
