@@ -1197,6 +1197,41 @@ def mini_unclip_samples():
     return fig
 
 
+@figure("08", "result")
+def three_generators():
+    """The course's three text-to-image models on the same four prompts (seed 0), judged by utils/judge.py."""
+    from utils import dalle, shapes, unclip
+    from utils.generation import generate as vqgan_clip_generate
+    from utils.judge import load_judge
+
+    clip_model, _ = tiny_clip()
+    vq = tiny_vqgan()
+    (decoder, prior), _ = unclip.load_unclip(device="cpu", clip_model=clip_model, progress=False)
+    judge = load_judge(progress=False)
+    subset = [("red", "circle"), ("blue", "square"), ("yellow", "triangle"), ("purple", "star")]
+    drawers = {
+        "VQGAN+CLIP (06)": lambda p: vqgan_clip_generate(p, seed=0, progress=False, clip_model=clip_model, vqgan=vq)[0],
+        "mini-DALL·E (07)": lambda p: dalle.generate(p, seed=0, model=mini_dalle(), vqgan=vq, clip_model=clip_model,
+                                                     device="cpu")[0],
+        "mini-unCLIP (08)": lambda p: unclip.generate(p, seed=0, decoder=decoder, prior=prior, clip_model=clip_model,
+                                                      device="cpu")[0],
+    }
+    fig, axes = plt.subplots(len(drawers), len(subset), figsize=(5.6, 5.3))
+    for r, (name, draw) in enumerate(drawers.items()):
+        for c, (colour, shape) in enumerate(subset):
+            image = draw(shapes.PROMPT.format(colour=colour, shape=shape))
+            said = judge.predict(shapes.to_tensor([image]))[0]
+            show(axes[r, c], image, frame=RIGHT if said == (colour, shape) else WRONG)
+            axes[r, c].set_xlabel(f"judge: {said[0]} {said[1]}", fontsize=7, labelpad=2)
+        axes[r, 0].set_ylabel(name, fontsize=8)
+    for c, (colour, shape) in enumerate(subset):
+        axes[0, c].set_title(f"“{colour} {shape}”", fontsize=8)
+    fig.suptitle("The same prompts, seed 0: each model's picture (best of 8 by CLIP for 07 and 08);\ngreen frame: "
+                 "the independent judge reads the prompt's colour and shape", fontsize=8.5)
+    layout(fig)
+    return fig
+
+
 # ---------------------------------------------------------------- command line
 
 
