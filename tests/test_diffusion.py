@@ -72,6 +72,23 @@ def test_loss_is_small_for_the_true_noise_and_large_for_zero():
     assert abs(D.diffusion_loss(lambda x_t, t: torch.zeros_like(x_t), s, x0, g) - 1) < 0.1
 
 
+def test_min_snr_weights_each_picture_by_min_snr_gamma_over_snr():
+    s = ours("cosine")
+    x0, model = torch.randn(256, 2, 4, 4), lambda x_t, t: torch.zeros_like(x_t)   # error = the noise itself
+    weighted = D.diffusion_loss(model, s, x0, torch.Generator().manual_seed(5), snr_gamma=5.0)
+    g = torch.Generator().manual_seed(5)             # the same draws as inside diffusion_loss
+    t = torch.randint(0, s.T, (256,), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    snr = s.alphas_cumprod[t] / (1 - s.alphas_cumprod[t])
+    expected = (noise.pow(2).flatten(1).mean(1) * torch.minimum(snr, torch.tensor(5.0)) / snr).mean()
+    torch.testing.assert_close(weighted, expected)
+    assert weighted < D.diffusion_loss(model, s, x0, torch.Generator().manual_seed(5))   # weights are at most 1
+    huge = D.diffusion_loss(model, s, x0, torch.Generator().manual_seed(5), snr_gamma=1e12)  # no step capped
+    torch.testing.assert_close(huge, D.diffusion_loss(model, s, x0, torch.Generator().manual_seed(5)))
+    with pytest.raises(ValueError, match="snr_gamma must be a positive number"):
+        D.diffusion_loss(model, s, x0, snr_gamma=0)
+
+
 def test_guidance_scale_one_is_the_conditional_model_and_bad_inputs_are_named():
     model = lambda x, t, c: x * c.mean(dim=1).view(-1, 1, 1, 1)
     x, t, c = torch.randn(2, 1, 2, 2), torch.tensor([5, 5]), torch.ones(2, 3)

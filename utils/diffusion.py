@@ -61,14 +61,23 @@ def predict_x0(schedule, x_t, eps, t):
     return (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()
 
 
-def diffusion_loss(model, schedule, x0, generator=None, **model_kwargs):
+def diffusion_loss(model, schedule, x0, generator=None, snr_gamma=None, **model_kwargs):
     """The epsilon-prediction loss: noise a clean batch at random timesteps, ask the model for the noise.
 
     model(x_t, t, **model_kwargs) -> predicted noise, the shape of x_t. Returns the mean squared error.
+    snr_gamma: weigh each picture's error by min(SNR_t, gamma) / SNR_t, SNR_t = abar_t / (1 - abar_t)
+    (Min-SNR weighting, Hang et al., 2023): the nearly clean steps, where finding the noise is easy and
+    says nothing about what is drawn, count less. None: every step counts the same (DDPM's loss).
     """
+    if snr_gamma is not None and not (isinstance(snr_gamma, (int, float)) and snr_gamma > 0):
+        raise ValueError(f"snr_gamma must be a positive number (5 in Hang et al., 2023) or None, got {snr_gamma!r}.")
     t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-    return F.mse_loss(model(add_noise(schedule, x0, noise, t), t, **model_kwargs), noise)
+    if snr_gamma is None:
+        return F.mse_loss(model(add_noise(schedule, x0, noise, t), t, **model_kwargs), noise)
+    error = (model(add_noise(schedule, x0, noise, t), t, **model_kwargs) - noise).pow(2).flatten(1).mean(1)
+    snr = schedule.abar(t, error) / (1 - schedule.abar(t, error))
+    return (error * snr.clamp(max=snr_gamma) / snr).mean()
 
 
 def ddpm_step(schedule, eps, t, x_t, noise=None):
