@@ -73,10 +73,12 @@ def diffusion_loss(model, schedule, x0, generator=None, snr_gamma=None, **model_
         raise ValueError(f"snr_gamma must be a positive number (5 in Hang et al., 2023) or None, got {snr_gamma!r}.")
     t = torch.randint(0, schedule.T, (x0.shape[0],), generator=generator).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    pred = model(add_noise(schedule, x0, noise, t), t, **model_kwargs)
     if snr_gamma is None:
-        return F.mse_loss(model(add_noise(schedule, x0, noise, t), t, **model_kwargs), noise)
-    error = (model(add_noise(schedule, x0, noise, t), t, **model_kwargs) - noise).pow(2).flatten(1).mean(1)
-    snr = schedule.abar(t, error) / (1 - schedule.abar(t, error))
+        return F.mse_loss(pred, noise)
+    error = (pred - noise).pow(2).flatten(1).mean(1)                   # one number per picture
+    abar = schedule.abar(t, error)
+    snr = abar / (1 - abar)
     return (error * snr.clamp(max=snr_gamma) / snr).mean()
 
 
