@@ -56,7 +56,7 @@ def unclip_file():
 class TinyModel:
     key: str        # the name notebooks and `make models` use
     title: str      # how a sentence names it
-    minutes: float  # training minutes on the 2-core test machine, from clean-clone `make test` runs (README)
+    minutes: float  # training minutes on the 2-core test machine, rounded up from busier runs (idle: about half, README)
     file: object    # () -> Path of its cached file (None if it cannot be known yet)
     train: object   # (progress) -> None: trains and caches it
 
