@@ -89,7 +89,7 @@ def test_pixel_art_is_made_of_flat_cells():
     cm = small_clip()
     image, scores = generation.optimise_pixels("a red star", cm, steps=3, size=32, progress=False, pixel_size=4,
                                                cutouts=2)
-    cells = torch.from_numpy(np.asarray(image)).float().reshape(8, 4, 8, 4, 3)   # (row, y, col, x, RGB)
+    cells = torch.from_numpy(np.array(image)).float().reshape(8, 4, 8, 4, 3)   # (row, y, col, x, RGB)
     assert (cells.amax(dim=(1, 3)) - cells.amin(dim=(1, 3))).max() == 0   # every 4 x 4 block one colour
     assert len(scores) == 3
     with pytest.raises(ValueError, match="multiple of pixel_size"):
