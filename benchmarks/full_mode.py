@@ -9,7 +9,7 @@
    On CUDA, clip.load keeps CLIP in fp16 and the VQGAN stays fp32. The utilisation (35 %) is our
    assumption for small batches, not a measurement; a run on a real GPU replaces the estimate.
 3. --picture: times one whole picture (generation.generate at FULL_DEFAULTS, 300 steps): seconds on
-   a GPU, most of an hour on a 2-core CPU.
+   a GPU; on a CPU, 300 times the step time printed above.
 4. --notebooks: runs notebooks 03-06 in full mode (on stand-ins unless --real) and prints minutes and
    the kernel's peak memory.
 
