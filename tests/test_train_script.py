@@ -5,14 +5,13 @@ import os
 import socket
 import subprocess
 import sys
-import warnings
 
 import clip
 import pytest
 import torch
 
 from utils import shapes
-from utils.models import load_clip
+from utils.models import clip_load_quietly, load_clip
 from utils.settings import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "train_clip.py"
@@ -55,9 +54,7 @@ def read_log(out):
 
 def check_loads_with_clip(path):
     """The checkpoint must be what clip.load rebuilds, and load_clip must give back the saved weights."""
-    with warnings.catch_warnings():  # clip.load tries torch.jit.load first, which torch now warns is deprecated
-        warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=FutureWarning)
-        plain, _ = clip.load(str(path), jit=False, device="cpu")
+    plain, _ = clip_load_quietly(path, "cpu")  # clip.load(..., jit=False), without torch's jit.load warning
     assert isinstance(plain, clip.model.CLIP)
     model, preprocess = load_clip(str(path), device="cpu")
     saved = torch.load(path)

@@ -6,21 +6,15 @@ box under the cell, and a learner rightly wonders what went wrong. The notebook 
 with this run's outputs, to build/executed/ (conftest.py); `make test` runs this folder after them.
 Progress bars (tqdm writes them to stderr) are the only stderr text allowed.
 """
-import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EXECUTED = ROOT / "build" / "executed"
+from utils import book
+
 # One redraw of a tqdm bar: "desc: 45%|████▌     | 9/20 [00:01<00:02, 4.5it/s, loss=0.1]" (or with s/it).
 PROGRESS = re.compile(r"^.*\d+%\|.*\|.*\[.*\]\s*$|^.*\|\s*\d+/\d+\s*\[.*\]\s*$")
-
-
-def english_notebooks():
-    return sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 
 def not_progress(text):
@@ -35,20 +29,15 @@ def test_not_progress_finds_a_warning_among_progress_bars():
         "/x/y.py:3: UserWarning: careful", "  warn('careful')"]
 
 
-@pytest.mark.parametrize("name", english_notebooks())
-def test_the_notebook_as_run_printed_no_warning(name):
-    path = EXECUTED / name
-    if not path.is_file():
-        pytest.skip(f"{path.relative_to(ROOT)} is missing: run the notebooks first (`make test` runs them "
-                    f"before this file; a notebook with a failed cell is not written)")
-    nb = json.loads(path.read_text())
-    source = hashlib.sha1((ROOT / "notebooks" / name).read_bytes()).hexdigest()
-    if nb["metadata"].get("course_executed", {}).get("source_sha1") != source:
-        pytest.skip(f"{path.relative_to(ROOT)} was written by an earlier run, of another version of the "
-                    f"notebook: run the notebooks first")
-    cells = nb["cells"]
+@pytest.mark.parametrize("notebook", book.notebooks(), ids=lambda p: p.name)
+def test_the_notebook_as_run_printed_no_warning(notebook):
+    path = book.from_the_test_run(notebook)
+    if path is None:
+        pytest.skip(f"build/executed/{notebook.name} from this version of the notebook is missing: run the "
+                    f"notebooks first (`make test` runs them before this file; a notebook with a failed cell "
+                    f"is not written)")
     found = []
-    for i, cell in enumerate(cells):
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 lines = not_progress("".join(out["text"]))
@@ -56,4 +45,4 @@ def test_the_notebook_as_run_printed_no_warning(name):
                     found.append(f"cell {i}: {lines[0][:200]}")
             elif out.get("output_type") == "error":
                 found.append(f"cell {i}: {out.get('ename')}: {out.get('evalue', '')[:200]}")
-    assert not found, f"{name} printed to stderr (a learner sees it in red): " + "; ".join(found[:5])
+    assert not found, f"{notebook.name} printed to stderr (a learner sees it in red): " + "; ".join(found[:5])
